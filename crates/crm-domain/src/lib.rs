@@ -1,0 +1,25 @@
+//! The CRM domain, pure: the commands, events and rules of `shared/domain.md`.
+//!
+//! `decide(&State, &Command, &Context) -> Result<Decision, Rejection>` and
+//! `evolve(State, &Event) -> State` are plain functions: no I/O, no async, no clock.
+//! Time comes in through [`Context::now`] or the command's `occurred_at`.
+
+pub mod codec;
+pub mod command;
+mod decide;
+pub mod event;
+pub mod money;
+mod rejection;
+pub mod state;
+pub mod time;
+pub mod types;
+pub mod validate;
+
+pub use command::Command;
+pub use decide::{decide, Context, Decision, StreamEvents};
+pub use event::{Event, StampedEvent};
+pub use money::{Currency, Money};
+pub use rejection::{ErrorCode, Rejection};
+pub use state::{evolve, State};
+pub use time::{Month, Timestamp};
+pub use types::Aggregate;
