@@ -1,0 +1,130 @@
+//! The one error type of the test kit.
+//! Variants say what went wrong; the ones about a process carry the tail of its output.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+/// Everything that can go wrong while setting up or tearing down a fixture.
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    /// No `nats-server` binary on `PATH` nor at the fixed fallback locations.
+    #[error("nats-server not found (searched PATH and {searched:?}); install it, e.g. `apt-get install nats-server`")]
+    NatsServerNotFound { searched: Vec<PathBuf> },
+
+    /// Creating a temporary directory or file failed.
+    #[error("cannot create temporary {what}: {source}")]
+    TempDir {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+
+    /// Writing a file the fixture needs (config, log file) failed.
+    #[error("cannot write {path}: {source}")]
+    WriteFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// Reading a captured output or log file failed.
+    #[error("cannot read {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// Binding 127.0.0.1:0 to find a free port failed.
+    #[error("cannot find a free loopback port: {source}")]
+    NoFreePort {
+        #[source]
+        source: io::Error,
+    },
+
+    /// Spawning a child process failed.
+    #[error("cannot spawn {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// nats-server exited before it accepted connections.
+    #[error(
+        "nats-server on port {port} exited during startup with {status}; output:\n{output_tail}"
+    )]
+    NatsServerExited {
+        port: u16,
+        status: ExitStatus,
+        output_tail: String,
+    },
+
+    /// nats-server kept failing to bind a port, each time taken by someone else.
+    #[error("nats-server could not bind a free port in {attempts} attempts; last output:\n{output_tail}")]
+    PortsExhausted { attempts: u32, output_tail: String },
+
+    /// nats-server did not accept connections in time (it was killed).
+    #[error("nats-server on port {port} did not accept connections within {waited_ms} ms; output:\n{output_tail}")]
+    NatsServerNotReady {
+        port: u16,
+        waited_ms: u128,
+        output_tail: String,
+    },
+
+    /// Sending a signal to a child failed.
+    #[error("cannot send {signal} to pid {pid}: {source}")]
+    Signal {
+        pid: u32,
+        signal: &'static str,
+        #[source]
+        source: io::Error,
+    },
+
+    /// Waiting for (reaping) a child failed.
+    #[error("cannot wait for pid {pid}: {source}")]
+    Wait {
+        pid: u32,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A child did not exit within the time it was given (it was killed).
+    #[error("{program} (pid {pid}) did not exit within {waited_ms} ms; it was killed")]
+    ExitTimedOut {
+        program: String,
+        pid: u32,
+        waited_ms: u128,
+    },
+
+    /// `wait_for_line` ran out of time.
+    #[error("no line containing {pattern:?} from {program} within {waited_ms} ms; output:\n{output_tail}")]
+    LineNotFound {
+        program: String,
+        pattern: String,
+        waited_ms: u128,
+        output_tail: String,
+    },
+
+    /// `wait_for_line` saw the child exit without printing the line.
+    #[error("{program} exited with {status} before printing a line containing {pattern:?}; output:\n{output_tail}")]
+    ExitedBeforeLine {
+        program: String,
+        pattern: String,
+        status: ExitStatus,
+        output_tail: String,
+    },
+
+    /// Connecting a NATS client failed.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+
+    /// A client did not get (back) to the connected state in time.
+    #[error("NATS client not connected within {waited_ms} ms (state {state})")]
+    NotConnected { waited_ms: u128, state: String },
+}

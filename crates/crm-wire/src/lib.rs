@@ -1,0 +1,30 @@
+//! The public NATS contract of `shared/nats-api.md`, in one place: subjects, headers,
+//! request and reply bodies, the JSON and bincode codecs, error codes and limits.
+//! Both the service and Rust clients use this crate, so they cannot drift apart.
+
+mod codec;
+mod headers;
+mod log_api;
+mod reply;
+mod subjects;
+
+pub use codec::{
+    decode_command, decode_reply, encode_command, encode_reply, request_hash, ContentType,
+    WireError, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE,
+};
+pub use crm_domain::ErrorCode;
+pub use headers::*;
+pub use log_api::{LogEventJson, LogHeadReply, LogReadFormat, LogReadReply, LogReadRequest};
+pub use reply::{Accepted, CommandReply, Rejected};
+pub use subjects::{CommandSubject, Subjects, DEFAULT_PREFIX};
+
+/// Largest command body accepted by default (design rule 15).
+pub const COMMAND_BYTES_MAX_DEFAULT: usize = 64 * 1024;
+/// The JetStream stream the tailer publishes to.
+pub const EVENTS_STREAM: &str = "CRM_EVENTS";
+/// The queue group of the command service: several instances share the load.
+pub const COMMAND_QUEUE_GROUP: &str = "crm-command-service";
+/// The queue group of the log read API.
+pub const LOG_QUEUE_GROUP: &str = "crm-log";
+/// Most events one `crm.log.read` returns.
+pub const LOG_READ_EVENTS_MAX: u64 = 1000;
