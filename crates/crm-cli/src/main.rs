@@ -1,0 +1,231 @@
+//! `crm`: the CRM backend's one binary. `crm serve` runs the command service, the tailer and
+//! the log read API in one process (starting a local nats-server when no URL is given);
+//! `crm verify` checks a log offline.
+
+mod local_nats;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crm_eventlog::{EventLog, LogConfig};
+use crm_service::{
+    serve_commands, serve_log_api, CommandHandler, HandlerConfig, ServiceConfig, Tailer,
+    TailerConfig,
+};
+use crm_wire::Subjects;
+
+#[derive(Parser)]
+#[command(
+    name = "crm",
+    version,
+    about = "Event-sourced CRM backend driven over NATS"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Run the command service, the tailer to JetStream and the log read API.
+    Serve(ServeArgs),
+    /// Scan a stopped log: checksums, contiguous positions, stream versions, indexes.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Where the event log (and a local nats-server's store) lives.
+    #[arg(long, env = "CRM_DATA_DIR")]
+    data_dir: PathBuf,
+    /// NATS server to use; without it a local nats-server is started (JetStream, under the data dir).
+    #[arg(long, env = "CRM_NATS_URL")]
+    nats_url: Option<String>,
+    /// Port of the local nats-server; 0 picks a free loopback port.
+    #[arg(long, env = "CRM_NATS_PORT", default_value_t = 0)]
+    nats_port: u16,
+    /// The nats-server binary for the local server.
+    #[arg(long, env = "CRM_NATS_SERVER_BIN", default_value = "nats-server")]
+    nats_server_bin: String,
+    /// Subject prefix of the whole contract.
+    #[arg(long, env = "CRM_SUBJECT_PREFIX", default_value = crm_wire::DEFAULT_PREFIX)]
+    subject_prefix: String,
+    /// Largest command body accepted, in bytes.
+    #[arg(long, env = "CRM_COMMAND_BYTES_MAX", default_value_t = crm_wire::COMMAND_BYTES_MAX_DEFAULT)]
+    command_bytes_max: usize,
+    /// Commands handled at once.
+    #[arg(long, env = "CRM_IN_FLIGHT_MAX", default_value_t = 1024)]
+    in_flight_max: usize,
+    /// Aggregate states cached in memory.
+    #[arg(long, env = "CRM_CACHE_ENTRIES_MAX", default_value_t = 100_000)]
+    cache_entries_max: usize,
+    /// Most appends in one group commit.
+    #[arg(long, env = "CRM_BATCH_APPENDS_MAX", default_value_t = 1024)]
+    batch_appends_max: usize,
+    /// How long the writer waits for more appends to join a batch, in microseconds.
+    #[arg(long, env = "CRM_BATCH_WAIT_US_MAX", default_value_t = 0)]
+    batch_wait_us_max: u64,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[arg(long, env = "CRM_DATA_DIR")]
+    data_dir: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    match cli.command {
+        Commands::Serve(args) => runtime.block_on(serve(args)),
+        Commands::Verify(args) => verify(&args.data_dir),
+    }
+}
+
+fn log_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("log")
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
+    let log_config = LogConfig {
+        batch_appends_max: args.batch_appends_max,
+        batch_wait_us_max: args.batch_wait_us_max,
+        payload_bytes_max: args
+            .command_bytes_max
+            .max(LogConfig::default().payload_bytes_max),
+        record_bytes_max: args
+            .command_bytes_max
+            .max(LogConfig::default().payload_bytes_max)
+            + 4096,
+        ..LogConfig::default()
+    };
+    let log = EventLog::open(&log_dir(&args.data_dir), log_config)
+        .with_context(|| format!("opening the event log in {}", args.data_dir.display()))?;
+    info!(head = log.head(), dir = %args.data_dir.display(), "event log open");
+
+    let mut local = None;
+    let nats_url = match &args.nats_url {
+        Some(url) => url.clone(),
+        None => {
+            let server = local_nats::LocalNats::start(
+                &args.nats_server_bin,
+                &args.data_dir.join("nats"),
+                args.nats_port,
+            )?;
+            let url = server.url();
+            local = Some(server);
+            url
+        }
+    };
+    let client = async_nats::ConnectOptions::new()
+        .name("crm serve")
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(&nats_url)
+        .await
+        .with_context(|| format!("connecting to NATS at {nats_url}"))?;
+
+    let subjects = Subjects::new(&args.subject_prefix);
+    let handler = CommandHandler::new(
+        log.clone(),
+        HandlerConfig {
+            subjects: subjects.clone(),
+            command_bytes_max: args.command_bytes_max,
+            cache_entries_max: args.cache_entries_max,
+            ..HandlerConfig::default()
+        },
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let commands = tokio::spawn(serve_commands(
+        client.clone(),
+        handler,
+        ServiceConfig {
+            in_flight_max: args.in_flight_max,
+            ..ServiceConfig::default()
+        },
+        stop_rx.clone(),
+    ));
+    let tailer = Tailer::new(
+        log.clone(),
+        client.clone(),
+        TailerConfig {
+            subjects: subjects.clone(),
+            ..TailerConfig::default()
+        },
+    );
+    let tailer = tokio::spawn(tailer.run(stop_rx.clone()));
+    let log_api = tokio::spawn(serve_log_api(
+        client.clone(),
+        log.clone(),
+        subjects.clone(),
+        stop_rx.clone(),
+    ));
+    // Let the subscriptions reach the server before announcing readiness.
+    client
+        .flush()
+        .await
+        .context("flushing NATS subscriptions")?;
+    println!(
+        "crm serve ready: nats {nats_url}, commands on {}",
+        subjects.commands_wildcard()
+    );
+    info!(nats_url = %nats_url, "crm serve ready");
+
+    wait_for_stop_signal().await?;
+    info!("stopping: no new commands, finishing those in flight");
+    let _ = stop_tx.send(true);
+    match commands.await {
+        Ok(Err(e)) => error!(error = %e, "command service ended with an error"),
+        Err(e) => error!(error = %e, "command service task failed"),
+        Ok(Ok(())) => {}
+    }
+    log.shutdown().await;
+    for (name, task) in [("tailer", tailer), ("log API", log_api)] {
+        match tokio::time::timeout(Duration::from_secs(5), task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => error!(task = name, error = %e, "ended with an error"),
+            Ok(Err(e)) => error!(task = name, error = %e, "task failed"),
+            Err(_) => error!(task = name, "did not stop within 5 s"),
+        }
+    }
+    let _ = client.flush().await;
+    drop(local);
+    info!(head = log.head(), "stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+fn verify(data_dir: &Path) -> anyhow::Result<()> {
+    let log = EventLog::open(&log_dir(data_dir), LogConfig::default())
+        .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
+    let report = log.verify().context("verifying the log")?;
+    println!("{report:#?}");
+    if !report.is_clean() {
+        bail!("the log has problems (listed above)");
+    }
+    println!("log is clean: head {}", log.head());
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! `crm serve` as a real process: SIGKILLed during a load of retried commands, restarted, and
+//! checked against the log and JetStream; and started on its own local nats-server.
+
+use std::collections::BTreeMap;
+use std::process::Command as Process;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use crm_testkit::{ChildProcess, NatsServer, TempDataDir};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn crm_serve(data_dir: &std::path::Path, nats_url: Option<&str>) -> ChildProcess {
+    let mut command = Process::new(env!("CARGO_BIN_EXE_crm"));
+    command.arg("serve").arg("--data-dir").arg(data_dir);
+    if let Some(url) = nats_url {
+        command.arg("--nats-url").arg(url);
+    }
+    command.env("RUST_LOG", "warn");
+    let mut child = ChildProcess::spawn(command).expect("spawn crm serve");
+    child
+        .wait_for_line("crm serve ready", Duration::from_secs(30))
+        .expect("crm serve ready");
+    child
+}
+
+/// Sends one command until it gets a typed reply, retrying with the same command id through
+/// timeouts and outages, as the contract asks callers to.
+async fn send_until_answered(
+    client: &async_nats::Client,
+    subject: &str,
+    id: Uuid,
+    body: &Value,
+) -> Value {
+    loop {
+        let mut headers = HeaderMap::new();
+        headers.insert("Crm-Command-Id", id.to_string().as_str());
+        let request = client.request_with_headers(
+            format!("crm.cmd.{subject}"),
+            headers,
+            serde_json::to_vec(body).unwrap().into(),
+        );
+        match tokio::time::timeout(Duration::from_secs(3), request).await {
+            Ok(Ok(message)) => {
+                return serde_json::from_slice(&message.payload).expect("JSON reply")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+fn lead(n: u32) -> Uuid {
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | n as u128)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_retried_load_loses_and_duplicates_nothing() {
+    let nats = NatsServer::start().unwrap();
+    let dir = TempDataDir::new().unwrap();
+    let mut serve = crm_serve(dir.path(), Some(&nats.url()));
+    let client = nats.connect().await;
+
+    // Each worker creates its leads then advances each one; every command has a fixed id.
+    let workers = 16;
+    let leads_per_worker = 150;
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted: Arc<Mutex<BTreeMap<Uuid, Vec<Value>>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let client = client.clone();
+        let accepted = accepted.clone();
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..leads_per_worker {
+                let lead_id = lead(w * 1000 + i);
+                let steps = [
+                    (
+                        "lead.CreateLead",
+                        json!({"lead_id": lead_id, "name": "L", "source": "web"}),
+                    ),
+                    (
+                        "lead.AdvanceFunnelStage",
+                        json!({"lead_id": lead_id, "to_stage": "interest"}),
+                    ),
+                ];
+                for (subject, body) in steps {
+                    let id = Uuid::now_v7();
+                    let reply = send_until_answered(&client, subject, id, &body).await;
+                    assert_eq!(reply["status"], "accepted", "{subject}: {reply}");
+                    // Retry once more on purpose: must be the same outcome, marked duplicate.
+                    let again = send_until_answered(&client, subject, id, &body).await;
+                    assert_eq!(again["status"], "accepted", "{again}");
+                    assert_eq!(again["duplicate"], true);
+                    assert_eq!(again["first_position"], reply["first_position"]);
+                    accepted
+                        .lock()
+                        .unwrap()
+                        .entry(id)
+                        .or_default()
+                        .extend([reply, again]);
+                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }));
+    }
+    // Kill the service three times while the load runs (at 20%, 45% and 70% of the
+    // commands), restarting it each time.
+    let total = (workers * leads_per_worker * 2) as usize;
+    for percent in [20, 45, 70] {
+        while done.load(std::sync::atomic::Ordering::SeqCst) < total * percent / 100 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        serve.kill_9().unwrap();
+        assert!(
+            done.load(std::sync::atomic::Ordering::SeqCst) < total,
+            "killed mid-load"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        serve = crm_serve(dir.path(), Some(&nats.url()));
+    }
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(120), task)
+            .await
+            .expect("load finishes")
+            .unwrap();
+    }
+
+    // Every accepted command is in the log exactly once, at the position its reply named.
+    let expected_commands = (workers * leads_per_worker * 2) as usize;
+    let accepted = accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), expected_commands);
+    let mut events = Vec::new();
+    let mut from = 1;
+    loop {
+        let request = json!({"from": from, "max": 1000, "format": "json"});
+        let reply = client
+            .request("crm.log.read", serde_json::to_vec(&request).unwrap().into())
+            .await
+            .unwrap();
+        let page: Value = serde_json::from_slice(&reply.payload).unwrap();
+        let batch = page["events"].as_array().unwrap().clone();
+        if batch.is_empty() {
+            break;
+        }
+        from += batch.len() as u64;
+        events.extend(batch);
+    }
+    assert_eq!(
+        events.len(),
+        expected_commands,
+        "one event per command, none twice"
+    );
+    let mut by_command: BTreeMap<Uuid, Vec<u64>> = BTreeMap::new();
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(event["position"], (i + 1) as u64, "contiguous positions");
+        let id: Uuid = event["command_id"].as_str().unwrap().parse().unwrap();
+        by_command
+            .entry(id)
+            .or_default()
+            .push(event["position"].as_u64().unwrap());
+    }
+    for (id, replies) in &accepted {
+        let positions = by_command
+            .get(id)
+            .unwrap_or_else(|| panic!("accepted command {id} is not in the log"));
+        assert_eq!(positions.len(), 1, "command {id} recorded once");
+        for reply in replies {
+            assert_eq!(reply["first_position"], positions[0]);
+        }
+    }
+
+    // JetStream converges to the log: every event once, in position order.
+    let js = async_nats::jetstream::new(client.clone());
+    let stream = js.get_stream("CRM_EVENTS").await.unwrap();
+    let head = events.len() as u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while stream.get_info().await.unwrap().state.messages < head
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let info = stream.get_info().await.unwrap();
+    assert_eq!(info.state.messages, head);
+    for sequence in 1..=head {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        let position: u64 = message
+            .headers
+            .get("Crm-Position")
+            .unwrap()
+            .as_str()
+            .parse()
+            .unwrap();
+        assert_eq!(position, sequence);
+    }
+    serve.terminate(Duration::from_secs(10)).unwrap();
+
+    // The log verifies clean offline.
+    let status = Process::new(env!("CARGO_BIN_EXE_crm"))
+        .arg("verify")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_without_a_nats_url_starts_its_own_server_and_stops_cleanly() {
+    let dir = TempDataDir::new().unwrap();
+    let mut command = Process::new(env!("CARGO_BIN_EXE_crm"));
+    command.arg("serve").arg("--data-dir").arg(dir.path());
+    let mut serve = ChildProcess::spawn(command).unwrap();
+    let line = serve
+        .wait_for_line("local nats-server listening on", Duration::from_secs(30))
+        .unwrap();
+    let url = line.rsplit(' ').next().unwrap().trim().to_owned();
+    serve
+        .wait_for_line("crm serve ready", Duration::from_secs(30))
+        .unwrap();
+    let client = async_nats::connect(&url).await.unwrap();
+    let reply = send_until_answered(
+        &client,
+        "lead.CreateLead",
+        Uuid::now_v7(),
+        &json!({"lead_id": lead(1), "name": "Ada", "source": "web"}),
+    )
+    .await;
+    assert_eq!(reply["status"], "accepted", "{reply}");
+    let status = serve.terminate(Duration::from_secs(20)).unwrap();
+    assert!(
+        status.success(),
+        "clean exit on SIGTERM: {status:?}\n{}",
+        serve.output_tail()
+    );
+    let pid_file = dir.path().join("nats").join("nats-server.pid");
+    assert!(!pid_file.exists(), "the local nats-server was stopped");
+}

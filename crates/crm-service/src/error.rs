@@ -1,0 +1,22 @@
+//! The crate's error enum: failures of the service's own plumbing (NATS, the log).
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("NATS subscribe to {subject} failed: {reason}")]
+    Subscribe { subject: String, reason: String },
+    #[error("JetStream {operation} failed: {reason}")]
+    JetStream {
+        operation: &'static str,
+        reason: String,
+    },
+    #[error("JetStream stream {stream} holds position {stream_position}, beyond the log head {log_head}: the log lost events or the stream belongs to another log")]
+    StreamAheadOfLog {
+        stream: String,
+        stream_position: u64,
+        log_head: u64,
+    },
+    #[error("event log: {0}")]
+    Log(#[from] crm_eventlog::LogError),
+    #[error("record at position {position} cannot be published: {reason}")]
+    BadRecord { position: u64, reason: String },
+}

@@ -1,0 +1,183 @@
+//! `crm.log.head` and `crm.log.read`: the log, read over NATS.
+
+use async_nats::{Client, HeaderMap, Message};
+use bincode::Options;
+use futures::StreamExt;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crm_domain::{codec, ErrorCode, Timestamp};
+use crm_eventlog::{EventLog, Record};
+use crm_wire::{
+    LogEventJson, LogHeadReply, LogReadFormat, LogReadReply, LogReadRequest, Subjects,
+    BINCODE_CONTENT_TYPE, HEADER_CONTENT_TYPE, HEADER_SERVICE_ERROR, HEADER_SERVICE_ERROR_CODE,
+    JSON_CONTENT_TYPE, LOG_QUEUE_GROUP, LOG_READ_EVENTS_MAX,
+};
+
+use crate::ServiceError;
+
+/// Largest `crm.log.read` request body: it is a tiny JSON object.
+const LOG_REQUEST_BYTES_MAX: usize = 4096;
+
+/// Serves the log read API until `shutdown` turns true.
+pub async fn serve_log_api(
+    client: Client,
+    log: EventLog,
+    subjects: Subjects,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ServiceError> {
+    let subscribe = |subject: String| {
+        let client = client.clone();
+        async move {
+            client
+                .queue_subscribe(subject.clone(), LOG_QUEUE_GROUP.to_owned())
+                .await
+                .map_err(|e| ServiceError::Subscribe {
+                    subject,
+                    reason: e.to_string(),
+                })
+        }
+    };
+    let mut heads = subscribe(subjects.log_head()).await?;
+    let mut reads = subscribe(subjects.log_read()).await?;
+    info!(head = %subjects.log_head(), read = %subjects.log_read(), "log read API listening");
+    loop {
+        tokio::select! {
+            Some(message) = heads.next() => {
+                let body = serde_json::to_vec(&LogHeadReply { head: log.head() }).unwrap_or_default();
+                respond(&client, &message, JSON_CONTENT_TYPE, None, body).await;
+            }
+            Some(message) = reads.next() => {
+                let log = log.clone();
+                let client = client.clone();
+                // Reads touch the disk: keep them off the async workers.
+                tokio::spawn(async move {
+                    let payload = message.payload.clone();
+                    let answer = tokio::task::spawn_blocking(move || read(&log, &payload)).await;
+                    match answer {
+                        Ok(Ok((content_type, body))) => respond(&client, &message, content_type, None, body).await,
+                        Ok(Err((code, text))) => {
+                            let body = serde_json::to_vec(&serde_json::json!({"status": "rejected", "code": code, "message": text})).unwrap_or_default();
+                            respond(&client, &message, JSON_CONTENT_TYPE, Some((code, &text)), body).await;
+                        }
+                        Err(e) => warn!(error = %e, "log read task failed"),
+                    }
+                });
+            }
+            _ = crate::stopped(&mut shutdown) => return Ok(()),
+            else => return Ok(()),
+        }
+    }
+}
+
+type ReadAnswer = Result<(&'static str, Vec<u8>), (ErrorCode, String)>;
+
+fn read(log: &EventLog, body: &[u8]) -> ReadAnswer {
+    if body.len() > LOG_REQUEST_BYTES_MAX {
+        return Err((
+            ErrorCode::PayloadTooLarge,
+            format!("request above {LOG_REQUEST_BYTES_MAX} bytes"),
+        ));
+    }
+    let request: LogReadRequest = serde_json::from_slice(body).map_err(|e| {
+        (
+            ErrorCode::Malformed,
+            format!("expected {{\"from\": P, \"max\": M}}: {e}"),
+        )
+    })?;
+    if request.from == 0 || request.max == 0 {
+        return Err((
+            ErrorCode::ValidationFailed,
+            "`from` and `max` start at 1".to_owned(),
+        ));
+    }
+    let head = log.head();
+    let max = request.max.min(LOG_READ_EVENTS_MAX) as usize;
+    let records = log
+        .read_all(request.from, max)
+        .map_err(|e| (ErrorCode::Unavailable, e.to_string()))?;
+    match request.format.unwrap_or_default() {
+        LogReadFormat::Bincode => {
+            let mut encoded = Vec::with_capacity(records.len());
+            for record in &records {
+                encoded.push(
+                    record
+                        .encode()
+                        .map_err(|e| (ErrorCode::Unavailable, e.to_string()))?,
+                );
+            }
+            let reply = LogReadReply {
+                head,
+                records: encoded,
+            };
+            let body = bincode::DefaultOptions::new()
+                .with_varint_encoding()
+                .serialize(&reply)
+                .map_err(|e| (ErrorCode::Unavailable, e.to_string()))?;
+            Ok((BINCODE_CONTENT_TYPE, body))
+        }
+        LogReadFormat::Json => {
+            let events = records
+                .iter()
+                .map(json_event)
+                .collect::<Result<Vec<_>, _>>()?;
+            let body = serde_json::to_vec(&serde_json::json!({"head": head, "events": events}))
+                .map_err(|e| (ErrorCode::Unavailable, e.to_string()))?;
+            Ok((JSON_CONTENT_TYPE, body))
+        }
+    }
+}
+
+fn json_event(record: &Record) -> Result<LogEventJson, (ErrorCode, String)> {
+    let stamped = codec::decode_event(&record.event_type, record.schema_version, &record.payload)
+        .map_err(|e| {
+        (
+            ErrorCode::Unavailable,
+            format!("position {}: {e}", record.position),
+        )
+    })?;
+    Ok(LogEventJson {
+        position: record.position,
+        stream: record.stream.clone(),
+        stream_version: record.stream_version,
+        event_type: record.event_type.clone(),
+        schema_version: record.schema_version,
+        command_id: record.command_id,
+        recorded_at: Timestamp::from_micros(record.recorded_at_us),
+        occurred_at: stamped.occurred_at,
+        actor: record.actor.clone(),
+        correlation_id: record.correlation_id.clone(),
+        causation_id: record.causation_id.clone(),
+        event: stamped.event,
+    })
+}
+
+async fn respond(
+    client: &Client,
+    message: &Message,
+    content_type: &'static str,
+    error: Option<(ErrorCode, &str)>,
+    body: Vec<u8>,
+) {
+    let Some(reply) = message.reply.clone() else {
+        return;
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(HEADER_CONTENT_TYPE, content_type);
+    if let Some((code, text)) = error {
+        headers.insert(
+            HEADER_SERVICE_ERROR_CODE,
+            code.status().to_string().as_str(),
+        );
+        headers.insert(
+            HEADER_SERVICE_ERROR,
+            text.replace(['\r', '\n'], " ").as_str(),
+        );
+    }
+    if let Err(e) = client
+        .publish_with_headers(reply, headers, body.into())
+        .await
+    {
+        warn!(error = %e, "log API reply not sent");
+    }
+}

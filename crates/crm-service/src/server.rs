@@ -1,0 +1,129 @@
+//! The NATS side of the command service: a queue subscription on `crm.cmd.>`, bounded
+//! concurrency, typed replies with the NATS service error headers.
+
+use std::sync::Arc;
+
+use async_nats::{Client, HeaderMap, Message};
+use futures::StreamExt;
+use tokio::sync::{watch, Semaphore};
+use tracing::{info, info_span, warn, Instrument};
+
+use crm_wire::{
+    encode_reply, CommandReply, HEADER_ACTOR, HEADER_COMMAND_ID, HEADER_CONTENT_TYPE,
+    HEADER_CORRELATION_ID, HEADER_EXPECTED_VERSION, HEADER_SERVICE_ERROR,
+    HEADER_SERVICE_ERROR_CODE,
+};
+
+use crate::handler::{CommandHandler, CommandRequest};
+use crate::ServiceError;
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Commands handled at once; further ones wait in the subscription's buffer.
+    pub in_flight_max: usize,
+    pub queue_group: String,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            in_flight_max: 1024,
+            queue_group: crm_wire::COMMAND_QUEUE_GROUP.to_owned(),
+        }
+    }
+}
+
+/// Serves commands until `shutdown` turns true; then stops taking commands, lets the ones in
+/// flight finish (their appends are flushed before they reply) and returns.
+pub async fn serve_commands(
+    client: Client,
+    handler: Arc<CommandHandler>,
+    config: ServiceConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ServiceError> {
+    let subject = handler_subjects(&handler);
+    let mut subscriber = client
+        .queue_subscribe(subject.clone(), config.queue_group.clone())
+        .await
+        .map_err(|e| ServiceError::Subscribe {
+            subject: subject.clone(),
+            reason: e.to_string(),
+        })?;
+    info!(subject = %subject, queue_group = %config.queue_group, "command service listening");
+    let permits = Arc::new(Semaphore::new(config.in_flight_max.max(1)));
+    loop {
+        let message = tokio::select! {
+            message = subscriber.next() => message,
+            _ = crate::stopped(&mut shutdown) => None,
+        };
+        let Some(message) = message else { break };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let handler = handler.clone();
+        let client = client.clone();
+        tokio::spawn(async move {
+            handle_message(&client, &handler, message).await;
+            drop(permit);
+        });
+    }
+    // Stop taking commands; those not yet picked up are redelivered to no one and time out
+    // at the caller, who retries with the same command id.
+    let _ = subscriber.unsubscribe().await;
+    let in_flight = config.in_flight_max.max(1) as u32;
+    let _ = permits.acquire_many(in_flight).await;
+    let _ = client.flush().await;
+    info!("command service stopped");
+    Ok(())
+}
+
+fn handler_subjects(handler: &CommandHandler) -> String {
+    handler.subjects().commands_wildcard()
+}
+
+fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
+    headers.and_then(|h| h.get(name)).map(|v| v.as_str())
+}
+
+async fn handle_message(client: &Client, handler: &CommandHandler, message: Message) {
+    let headers = message.headers.as_ref();
+    let command_id = header(headers, HEADER_COMMAND_ID).unwrap_or("");
+    let span = info_span!("command", subject = %message.subject, command_id = %command_id);
+    async {
+        let request = CommandRequest {
+            subject: message.subject.as_str(),
+            command_id: header(headers, HEADER_COMMAND_ID),
+            expected_version: header(headers, HEADER_EXPECTED_VERSION),
+            actor: header(headers, HEADER_ACTOR),
+            correlation_id: header(headers, HEADER_CORRELATION_ID),
+            content_type: header(headers, HEADER_CONTENT_TYPE),
+            body: &message.payload,
+        };
+        let (reply, content_type) = handler.handle(request).await;
+        let Some(reply_to) = message.reply.clone() else {
+            warn!("command without a reply subject; outcome not sent");
+            return;
+        };
+        let mut reply_headers = HeaderMap::new();
+        reply_headers.insert(HEADER_CONTENT_TYPE, content_type.as_str());
+        if let CommandReply::Rejected(rejected) = &reply {
+            info!(code = %rejected.code, message = %rejected.message, "command rejected");
+            reply_headers.insert(
+                HEADER_SERVICE_ERROR_CODE,
+                rejected.code.status().to_string().as_str(),
+            );
+            // Header values are one line; the body holds the full message.
+            let one_line: String = rejected.message.replace(['\r', '\n'], " ");
+            reply_headers.insert(HEADER_SERVICE_ERROR, one_line.as_str());
+        }
+        let body = encode_reply(&reply, content_type);
+        if let Err(error) = client
+            .publish_with_headers(reply_to, reply_headers, body.into())
+            .await
+        {
+            warn!(error = %error, "reply could not be sent");
+        }
+    }
+    .instrument(span)
+    .await
+}
