@@ -20,7 +20,9 @@ pub const PAYLOAD_BYTES_MAX: u64 = 1024 * 1024;
 pub enum CodecError {
     #[error("unknown event type `{event_type}`")]
     UnknownEventType { event_type: String },
-    #[error("event type `{event_type}` has schema version {found}; this build reads up to {current}")]
+    #[error(
+        "event type `{event_type}` has schema version {found}; this build reads up to {current}"
+    )]
     UnknownSchemaVersion {
         event_type: String,
         found: u16,
@@ -54,11 +56,10 @@ pub fn decode_event(
     schema_version: u16,
     payload: &[u8],
 ) -> Result<StampedEvent, CodecError> {
-    let current = current_schema_version(event_type).ok_or_else(|| {
-        CodecError::UnknownEventType {
+    let current =
+        current_schema_version(event_type).ok_or_else(|| CodecError::UnknownEventType {
             event_type: event_type.to_owned(),
-        }
-    })?;
+        })?;
     if schema_version == 0 || schema_version > current {
         return Err(CodecError::UnknownSchemaVersion {
             event_type: event_type.to_owned(),

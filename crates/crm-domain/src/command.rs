@@ -153,13 +153,40 @@ impl Command {
             };
         }
         optional!(
-            CreateLead, UpdateLeadDetails, ScoreLead, AssignLead, AdvanceFunnelStage,
-            RevertFunnelStage, QualifyLead, DisqualifyLead, WinLead, LoseLead, RegisterCustomer,
-            UpdateCustomerProfile, AssignCustomerOwner, AddContact, RemoveContact,
-            RecordSurveyResponse, MarkCustomerChurned, ReactivateCustomer, PlaceOrder,
-            RefundOrder, CancelOrder, OpenTicket, AssignTicket, RespondToTicket, EscalateTicket,
-            ResolveTicket, CloseTicket, ReopenTicket, LaunchCampaign, RecordCampaignSpend,
-            RecordCampaignReach, RecordCampaignResponse, EndCampaign, DefinePipeline
+            CreateLead,
+            UpdateLeadDetails,
+            ScoreLead,
+            AssignLead,
+            AdvanceFunnelStage,
+            RevertFunnelStage,
+            QualifyLead,
+            DisqualifyLead,
+            WinLead,
+            LoseLead,
+            RegisterCustomer,
+            UpdateCustomerProfile,
+            AssignCustomerOwner,
+            AddContact,
+            RemoveContact,
+            RecordSurveyResponse,
+            MarkCustomerChurned,
+            ReactivateCustomer,
+            PlaceOrder,
+            RefundOrder,
+            CancelOrder,
+            OpenTicket,
+            AssignTicket,
+            RespondToTicket,
+            EscalateTicket,
+            ResolveTicket,
+            CloseTicket,
+            ReopenTicket,
+            LaunchCampaign,
+            RecordCampaignSpend,
+            RecordCampaignReach,
+            RecordCampaignResponse,
+            EndCampaign,
+            DefinePipeline
         )
     }
 }

@@ -72,10 +72,14 @@ pub fn decide(state: &State, command: &Command, context: &Context) -> Result<Dec
         (State::Lead(lead), command) if command.aggregate() == Aggregate::Lead => {
             return decide_lead(lead.as_ref(), command, context, stream, occurred_at);
         }
-        (State::Customer(customer), command) => decide_customer(customer.as_ref(), command, &stream)?,
+        (State::Customer(customer), command) => {
+            decide_customer(customer.as_ref(), command, &stream)?
+        }
         (State::Order(order), command) => decide_order(order.as_ref(), command, &stream)?,
         (State::Ticket(ticket), command) => decide_ticket(ticket.as_ref(), command, &stream)?,
-        (State::Campaign(campaign), command) => decide_campaign(campaign.as_ref(), command, &stream)?,
+        (State::Campaign(campaign), command) => {
+            decide_campaign(campaign.as_ref(), command, &stream)?
+        }
         (State::Pipeline(pipeline), command) => decide_pipeline(pipeline.as_ref(), command)?,
         (State::Lead(_), _) => None,
     };
@@ -98,7 +102,12 @@ pub fn decide(state: &State, command: &Command, context: &Context) -> Result<Dec
 fn business_time(command: &Command, context: &Context) -> Result<Timestamp, Rejection> {
     match command.occurred_at() {
         None => Ok(context.now),
-        Some(at) if at > context.now.saturating_add_micros(OCCURRED_AT_FUTURE_MICROS_MAX) => {
+        Some(at)
+            if at
+                > context
+                    .now
+                    .saturating_add_micros(OCCURRED_AT_FUTURE_MICROS_MAX) =>
+        {
             Err(Rejection::validation(
                 "occurred_at",
                 format!(
@@ -157,7 +166,9 @@ fn decide_lead(
             }
             let pipeline_name = c.pipeline.as_deref().unwrap_or(DEFAULT_PIPELINE);
             validate::slug("pipeline", pipeline_name)?;
+            // A definition of another pipeline (a caller's mistake) must not lend its stages.
             let pipeline = Pipeline::effective(pipeline_name, context.pipeline.as_ref())
+                .filter(|p| p.name == pipeline_name)
                 .ok_or_else(|| not_found(&crate::types::pipeline_stream(pipeline_name)))?;
             let first_stage = pipeline.stages.first().cloned().ok_or_else(|| {
                 Rejection::transition(format!("pipeline `{pipeline_name}` has no stages"))
@@ -228,7 +239,9 @@ fn decide_lead(
         Command::AdvanceFunnelStage(c) => {
             let lead = open_lead(lead, &stream)?;
             let pipeline = lead_pipeline(lead, context)?;
-            let to = pipeline.index_of(&c.to_stage).ok_or_else(|| unknown_stage(&c.to_stage, lead))?;
+            let to = pipeline
+                .index_of(&c.to_stage)
+                .ok_or_else(|| unknown_stage(&c.to_stage, lead))?;
             let from = pipeline.index_of(&lead.stage);
             if from.is_some_and(|from| to <= from) {
                 return Err(Rejection::transition(format!(
@@ -255,7 +268,9 @@ fn decide_lead(
             let lead = open_lead(lead, &stream)?;
             validate::text("reason", &c.reason)?;
             let pipeline = lead_pipeline(lead, context)?;
-            let to = pipeline.index_of(&c.to_stage).ok_or_else(|| unknown_stage(&c.to_stage, lead))?;
+            let to = pipeline
+                .index_of(&c.to_stage)
+                .ok_or_else(|| unknown_stage(&c.to_stage, lead))?;
             let before = pipeline.index_of(&lead.stage).is_some_and(|from| to < from);
             if !before {
                 return Err(Rejection::transition(format!(

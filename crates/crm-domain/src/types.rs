@@ -67,7 +67,8 @@ pub fn pipeline_stream(name: &str) -> String {
 
 /// The pipeline every installation has from the first start.
 pub const DEFAULT_PIPELINE: &str = "default";
-pub const DEFAULT_PIPELINE_STAGES: [&str; 4] = ["awareness", "interest", "consideration", "decision"];
+pub const DEFAULT_PIPELINE_STAGES: [&str; 4] =
+    ["awareness", "interest", "consideration", "decision"];
 
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -158,15 +159,24 @@ mod tests {
         let stream = Aggregate::Lead.stream_for(id);
         assert_eq!(stream, "lead-00000000-0000-0000-0000-000000000000");
         assert_eq!(Aggregate::of_stream(&stream), Some(Aggregate::Lead));
-        assert_eq!(Aggregate::of_stream("pipeline-default"), Some(Aggregate::Pipeline));
+        assert_eq!(
+            Aggregate::of_stream("pipeline-default"),
+            Some(Aggregate::Pipeline)
+        );
         assert_eq!(Aggregate::of_stream("nope-1"), None);
         assert_eq!(Aggregate::of_stream("lead-"), None);
     }
 
     #[test]
     fn enums_are_snake_case_on_the_wire() {
-        assert_eq!(serde_json::to_string(&TicketChannel::InPerson).unwrap(), "\"in_person\"");
-        assert_eq!(serde_json::to_string(&Segment::MidMarket).unwrap(), "\"mid_market\"");
+        assert_eq!(
+            serde_json::to_string(&TicketChannel::InPerson).unwrap(),
+            "\"in_person\""
+        );
+        assert_eq!(
+            serde_json::to_string(&Segment::MidMarket).unwrap(),
+            "\"mid_market\""
+        );
         for channel in TicketChannel::ALL {
             let json = serde_json::to_string(channel).unwrap();
             assert_eq!(json, format!("\"{}\"", channel.as_str()));

@@ -30,8 +30,14 @@ fn bounded_text(field: &'static str, value: &str, chars_max: usize) -> Check {
             format!("must be at most {chars_max} characters"),
         ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(Rejection::validation(field, "must not hold control characters"));
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(Rejection::validation(
+            field,
+            "must not hold control characters",
+        ));
     }
     Ok(())
 }
@@ -63,7 +69,8 @@ pub fn optional_text(field: &'static str, value: Option<&String>) -> Check {
 /// A pragmatic address check: `local@domain.tld`, no spaces, bounded length.
 pub fn email(field: &'static str, value: Option<&String>) -> Check {
     let Some(value) = value else { return Ok(()) };
-    let invalid = || Rejection::validation(field, format!("`{value}` is not a valid email address"));
+    let invalid =
+        || Rejection::validation(field, format!("`{value}` is not a valid email address"));
     if value.len() > EMAIL_CHARS_MAX || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid());
     }

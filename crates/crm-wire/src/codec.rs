@@ -49,7 +49,10 @@ impl ContentType {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     #[error("body of {size_bytes} bytes exceeds the limit of {limit_bytes} bytes")]
-    TooLarge { size_bytes: usize, limit_bytes: usize },
+    TooLarge {
+        size_bytes: usize,
+        limit_bytes: usize,
+    },
     #[error("unknown command `{name}` for aggregate `{aggregate}`")]
     UnknownCommand { aggregate: Aggregate, name: String },
     #[error("malformed body: {reason}")]
@@ -193,40 +196,94 @@ mod tests {
     use crm_domain::ErrorCode;
     use uuid::Uuid;
 
-    const LEAD: &str = r#"{"lead_id":"0190f1b2-0000-7000-8000-000000000001","name":"Ada","source":"web"}"#;
+    const LEAD: &str =
+        r#"{"lead_id":"0190f1b2-0000-7000-8000-000000000001","name":"Ada","source":"web"}"#;
 
     #[test]
     fn json_and_bincode_bodies_decode_to_the_same_command_and_hash() {
-        let json = decode_command(Aggregate::Lead, "CreateLead", LEAD.as_bytes(), ContentType::Json, 65536).unwrap();
+        let json = decode_command(
+            Aggregate::Lead,
+            "CreateLead",
+            LEAD.as_bytes(),
+            ContentType::Json,
+            65536,
+        )
+        .unwrap();
         let bin = encode_command(&json, ContentType::Bincode);
-        let back = decode_command(Aggregate::Lead, "CreateLead", &bin, ContentType::Bincode, 65536).unwrap();
+        let back = decode_command(
+            Aggregate::Lead,
+            "CreateLead",
+            &bin,
+            ContentType::Bincode,
+            65536,
+        )
+        .unwrap();
         assert_eq!(json, back);
-        let reordered = r#"{"source":"web","name":"Ada","lead_id":"0190f1b2-0000-7000-8000-000000000001"}"#;
-        let other = decode_command(Aggregate::Lead, "CreateLead", reordered.as_bytes(), ContentType::Json, 65536).unwrap();
+        let reordered =
+            r#"{"source":"web","name":"Ada","lead_id":"0190f1b2-0000-7000-8000-000000000001"}"#;
+        let other = decode_command(
+            Aggregate::Lead,
+            "CreateLead",
+            reordered.as_bytes(),
+            ContentType::Json,
+            65536,
+        )
+        .unwrap();
         assert_eq!(request_hash(&json), request_hash(&other));
     }
 
     #[test]
     fn refuses_oversized_unknown_and_malformed_bodies() {
         assert!(matches!(
-            decode_command(Aggregate::Lead, "CreateLead", LEAD.as_bytes(), ContentType::Json, 10),
+            decode_command(
+                Aggregate::Lead,
+                "CreateLead",
+                LEAD.as_bytes(),
+                ContentType::Json,
+                10
+            ),
             Err(WireError::TooLarge { .. })
         ));
         assert!(matches!(
-            decode_command(Aggregate::Lead, "CloseTicket", b"{}", ContentType::Json, 100),
+            decode_command(
+                Aggregate::Lead,
+                "CloseTicket",
+                b"{}",
+                ContentType::Json,
+                100
+            ),
             Err(WireError::UnknownCommand { .. })
         ));
         assert!(matches!(
-            decode_command(Aggregate::Lead, "CreateLead", b"{\"lead_id\":", ContentType::Json, 100),
+            decode_command(
+                Aggregate::Lead,
+                "CreateLead",
+                b"{\"lead_id\":",
+                ContentType::Json,
+                100
+            ),
             Err(WireError::Malformed { .. })
         ));
         let mut bin = encode_command(
-            &decode_command(Aggregate::Lead, "CreateLead", LEAD.as_bytes(), ContentType::Json, 65536).unwrap(),
+            &decode_command(
+                Aggregate::Lead,
+                "CreateLead",
+                LEAD.as_bytes(),
+                ContentType::Json,
+                65536,
+            )
+            .unwrap(),
             ContentType::Bincode,
         );
         bin.push(0);
         assert!(matches!(
-            decode_command(Aggregate::Lead, "CreateLead", &bin, ContentType::Bincode, 65536),
+            decode_command(
+                Aggregate::Lead,
+                "CreateLead",
+                &bin,
+                ContentType::Bincode,
+                65536
+            ),
             Err(WireError::Malformed { .. })
         ));
     }
@@ -241,11 +298,18 @@ mod tests {
             last_position: 41,
             duplicate: false,
         });
-        let json: serde_json::Value = serde_json::from_slice(&encode_reply(&accepted, ContentType::Json)).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&encode_reply(&accepted, ContentType::Json)).unwrap();
         assert_eq!(json["status"], "accepted");
         assert_eq!(json["first_position"], 41);
-        let rejected = CommandReply::rejected(Some(Uuid::nil()), ErrorCode::InvalidTransition, "no", Some(3));
-        let json: serde_json::Value = serde_json::from_slice(&encode_reply(&rejected, ContentType::Json)).unwrap();
+        let rejected = CommandReply::rejected(
+            Some(Uuid::nil()),
+            ErrorCode::InvalidTransition,
+            "no",
+            Some(3),
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&encode_reply(&rejected, ContentType::Json)).unwrap();
         assert_eq!(json["status"], "rejected");
         assert_eq!(json["code"], "invalid_transition");
         assert_eq!(json["current_version"], 3);

@@ -42,8 +42,14 @@ mod tests {
     #[test]
     fn expected_version_vocabulary() {
         assert_eq!(parse_expected_version("any"), Some(ExpectedVersion::Any));
-        assert_eq!(parse_expected_version("no_stream"), Some(ExpectedVersion::NoStream));
-        assert_eq!(parse_expected_version("exists"), Some(ExpectedVersion::Exists));
+        assert_eq!(
+            parse_expected_version("no_stream"),
+            Some(ExpectedVersion::NoStream)
+        );
+        assert_eq!(
+            parse_expected_version("exists"),
+            Some(ExpectedVersion::Exists)
+        );
         assert_eq!(parse_expected_version("3"), Some(ExpectedVersion::Exact(3)));
         assert_eq!(parse_expected_version("-1"), None);
         assert_eq!(parse_expected_version("latest"), None);

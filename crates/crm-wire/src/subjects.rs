@@ -96,7 +96,12 @@ mod tests {
         assert!(subjects.parse_command("crm.cmd.nope.CreateLead").is_none());
         assert!(subjects.parse_command("crm.cmd.lead").is_none());
         assert!(subjects.parse_command("crm.cmd.lead.A.B").is_none());
-        assert!(subjects.parse_command("other.cmd.lead.CreateLead").is_none());
-        assert_eq!(subjects.event(Aggregate::Lead, "LeadCreated"), "crm.evt.lead.LeadCreated");
+        assert!(subjects
+            .parse_command("other.cmd.lead.CreateLead")
+            .is_none());
+        assert_eq!(
+            subjects.event(Aggregate::Lead, "LeadCreated"),
+            "crm.evt.lead.LeadCreated"
+        );
     }
 }
