@@ -1,7 +1,6 @@
 //! `crm.log.head` and `crm.log.read`: the log, read over NATS.
 
 use async_nats::{Client, HeaderMap, Message};
-use bincode::Options;
 use futures::StreamExt;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -110,11 +109,7 @@ fn read(log: &EventLog, body: &[u8]) -> ReadAnswer {
                 head,
                 records: encoded,
             };
-            let body = bincode::DefaultOptions::new()
-                .with_varint_encoding()
-                .serialize(&reply)
-                .map_err(|e| (ErrorCode::Unavailable, e.to_string()))?;
-            Ok((BINCODE_CONTENT_TYPE, body))
+            Ok((BINCODE_CONTENT_TYPE, reply.encode()))
         }
         LogReadFormat::Json => {
             let events = records

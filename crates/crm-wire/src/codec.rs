@@ -62,7 +62,7 @@ pub enum WireError {
 }
 
 /// bincode options of the wire: varint, little-endian, size-limited, no trailing bytes.
-fn bincode_options(limit_bytes: usize) -> impl Options {
+pub(crate) fn wire_bincode(limit_bytes: usize) -> impl Options {
     bincode::DefaultOptions::new()
         .with_varint_encoding()
         .with_little_endian()
@@ -88,7 +88,7 @@ impl BodyDecoder for Decoder<'_> {
     fn decode<T: DeserializeOwned>(&self) -> Result<T, WireError> {
         match self.content_type {
             ContentType::Json => serde_json::from_slice(self.body).map_err(malformed),
-            ContentType::Bincode => bincode_options(self.limit_bytes)
+            ContentType::Bincode => wire_bincode(self.limit_bytes)
                 .deserialize(self.body)
                 .map_err(malformed),
         }
@@ -131,9 +131,7 @@ impl BodyEncoder for Encoder {
         match self.0 {
             // Plain data structures always serialize; an empty body would be refused loudly.
             ContentType::Json => serde_json::to_vec(body).unwrap_or_default(),
-            ContentType::Bincode => bincode_options(usize::MAX)
-                .serialize(body)
-                .unwrap_or_default(),
+            ContentType::Bincode => wire_bincode(usize::MAX).serialize(body).unwrap_or_default(),
         }
     }
 }
@@ -168,7 +166,7 @@ pub fn encode_reply(reply: &CommandReply, content_type: ContentType) -> Vec<u8> 
                 CommandReply::Accepted(a) => BincodeReply::Accepted(a),
                 CommandReply::Rejected(r) => BincodeReply::Rejected(r),
             };
-            bincode_options(usize::MAX)
+            wire_bincode(usize::MAX)
                 .serialize(&wire)
                 .unwrap_or_default()
         }
@@ -179,7 +177,7 @@ pub fn decode_reply(body: &[u8], content_type: ContentType) -> Result<CommandRep
     match content_type {
         ContentType::Json => serde_json::from_slice(body).map_err(malformed),
         ContentType::Bincode => {
-            let wire: BincodeReply = bincode_options(crate::COMMAND_BYTES_MAX_DEFAULT)
+            let wire: BincodeReply = wire_bincode(crate::COMMAND_BYTES_MAX_DEFAULT)
                 .deserialize(body)
                 .map_err(malformed)?;
             Ok(match wire {

@@ -14,7 +14,10 @@ pub use codec::{
 };
 pub use crm_domain::ErrorCode;
 pub use headers::*;
-pub use log_api::{LogEventJson, LogHeadReply, LogReadFormat, LogReadReply, LogReadRequest};
+pub use log_api::{
+    LogEventJson, LogHeadReply, LogReadFormat, LogReadReply, LogReadRequest,
+    LOG_READ_REPLY_BYTES_MAX,
+};
 pub use reply::{Accepted, CommandReply, Rejected};
 pub use subjects::{CommandSubject, Subjects, DEFAULT_PREFIX};
 

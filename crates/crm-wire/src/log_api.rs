@@ -55,3 +55,25 @@ pub struct LogEventJson {
     pub causation_id: Option<String>,
     pub event: Event,
 }
+
+/// Largest `crm.log.read` reply body accepted by a reader: a page of up to
+/// `LOG_READ_EVENTS_MAX` records of at most 68 KiB each, with headroom.
+pub const LOG_READ_REPLY_BYTES_MAX: usize = 80 * 1024 * 1024;
+
+impl LogReadReply {
+    pub fn encode(&self) -> Vec<u8> {
+        use bincode::Options;
+        crate::codec::wire_bincode(usize::MAX)
+            .serialize(self)
+            .unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<LogReadReply, crate::WireError> {
+        use bincode::Options;
+        crate::codec::wire_bincode(LOG_READ_REPLY_BYTES_MAX)
+            .deserialize(bytes)
+            .map_err(|e| crate::WireError::Malformed {
+                reason: e.to_string(),
+            })
+    }
+}

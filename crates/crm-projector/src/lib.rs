@@ -1,0 +1,27 @@
+//! The projection runtime (design rules 9-12). A projection (see `projection.rs`) is a pure
+//! fold; the runtime feeds it events by position from JetStream and the log, stores its
+//! changes with the checkpoint in one atomic batch, and serves its queries with
+//! read-your-writes.
+
+mod error;
+mod projection;
+mod query;
+mod rebuild;
+mod runtime;
+mod source;
+mod store;
+
+pub use error::ProjectorError;
+pub use projection::{Change, EventEnvelope, Projection, QueryError};
+pub use query::{serve_queries, QueryTarget};
+pub use rebuild::{rebuild_into, swap_into_place, RebuildReport};
+pub use runtime::{
+    Applied, Projector, ProjectorConfig, ProjectorHandle, ProjectorState, ProjectorStatus,
+};
+pub use source::{envelope_of, LogSource};
+pub use store::ProjectionStore;
+
+/// Resolves once `shutdown` holds `true` (or its sender is gone).
+pub(crate) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
+}

@@ -1,0 +1,65 @@
+//! What a projection is: a deterministic fold over the log's events into a read model, plus
+//! the changes it made since the last checkpoint (written atomically with the checkpoint) and
+//! the queries it answers.
+
+use crm_domain::{Event, Timestamp};
+use uuid::Uuid;
+
+/// One committed event, decoded, as projections see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventEnvelope {
+    pub position: u64,
+    pub stream: String,
+    pub stream_version: u64,
+    pub command_id: Uuid,
+    /// Set by the log's writer.
+    pub recorded_at: Timestamp,
+    /// Business time; periods and durations are measured in it.
+    pub occurred_at: Timestamp,
+    pub event: Event,
+}
+
+/// A change to the read model's store: `None` deletes the key.
+pub type Change = (Vec<u8>, Option<Vec<u8>>);
+
+/// Why a projection could not answer a query.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("malformed query: {0}")]
+    Malformed(String),
+    #[error("unknown query `{0}`")]
+    UnknownQuery(String),
+}
+
+/// A read model. Implementations must be deterministic folds: no clock, no randomness, no
+/// unordered iteration into stored bytes or replies (design rule 10).
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name: the store directory, the durable consumer, the status report.
+    fn name(&self) -> &'static str;
+
+    /// Folds one event in. Events arrive exactly once each, in position order.
+    fn apply(&mut self, event: &EventEnvelope);
+
+    /// The store changes since the last call, in key order; the runtime writes them with the
+    /// checkpoint in one atomic batch.
+    fn drain_changes(&mut self) -> Vec<Change>;
+
+    /// Rebuilds the in-memory model from the stored entries (key order), at start-up.
+    fn restore(
+        &mut self,
+        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), String>;
+
+    /// Answers query `name` (`customer.get`, `kpi.get`, ...) with a JSON body, without
+    /// `position`: the runtime adds it.
+    fn query(
+        &self,
+        name: &str,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError>;
+
+    /// The query names this projection answers (subjects `crm.query.<name>`).
+    fn queries(&self) -> &'static [&'static str];
+}

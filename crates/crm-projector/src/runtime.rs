@@ -1,0 +1,450 @@
+//! The projector: feeds one projection every committed event exactly once, in position order,
+//! and stores its changes with the checkpoint before acknowledging (design rule 9).
+//!
+//! Events come from a durable JetStream pull consumer on `CRM_EVENTS` (bounded in flight).
+//! A position at or below the checkpoint is skipped (redelivery); the next one is applied; a
+//! later one reveals a gap, filled from the log read API first. The log is also read at start
+//! and whenever the consumer has been idle, so a projector converges to the log even when
+//! JetStream lost or never got some events.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
+use futures::{FutureExt, StreamExt};
+use serde::Serialize;
+use tokio::sync::watch;
+use tracing::{info, info_span, warn, Instrument};
+
+use crm_domain::Timestamp;
+use crm_eventlog::{LogConfig, Record};
+use crm_wire::{Subjects, HEADER_POSITION};
+
+use crate::projection::{EventEnvelope, Projection};
+use crate::source::{envelope_of, LogSource};
+use crate::store::ProjectionStore;
+use crate::ProjectorError;
+
+#[derive(Debug, Clone)]
+pub struct ProjectorConfig {
+    pub subjects: Subjects,
+    pub stream_name: String,
+    /// Events applied and committed together at most.
+    pub batch_events_max: usize,
+    /// Unacknowledged messages the consumer may have out at once.
+    pub ack_pending_max: i64,
+    /// Events per read when catching up from the log.
+    pub catch_up_page_events_max: usize,
+    /// With no message for this long, compare with the log head and catch up.
+    pub idle_check_ms: u64,
+    /// Pause before retrying after NATS trouble.
+    pub retry_backoff_ms: u64,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        ProjectorConfig {
+            subjects: Subjects::default(),
+            stream_name: crm_wire::EVENTS_STREAM.to_owned(),
+            batch_events_max: 512,
+            ack_pending_max: 4096,
+            catch_up_page_events_max: 1000,
+            idle_check_ms: 1000,
+            retry_backoff_ms: 250,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectorState {
+    Starting,
+    Running,
+    Rebuilding,
+    Stalled,
+    Failed,
+}
+
+/// What an operator sees of a projector.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectorStatus {
+    pub name: &'static str,
+    pub state: ProjectorState,
+    pub checkpoint: u64,
+    pub log_head: u64,
+    pub lag_events: u64,
+    /// Event time (recorded-at) between the newest event known in the log and the last one
+    /// applied; 0 when caught up.
+    pub lag_seconds: f64,
+    pub error: Option<String>,
+}
+
+/// The model and the position it reflects, always updated together.
+pub struct Applied<P> {
+    pub model: P,
+    pub position: u64,
+}
+
+/// What queries and status reports hold of a running projector.
+pub struct ProjectorHandle<P> {
+    applied: Arc<RwLock<Applied<P>>>,
+    position: watch::Receiver<u64>,
+    status: Arc<Mutex<ProjectorStatus>>,
+}
+
+impl<P> Clone for ProjectorHandle<P> {
+    fn clone(&self) -> Self {
+        ProjectorHandle {
+            applied: self.applied.clone(),
+            position: self.position.clone(),
+            status: self.status.clone(),
+        }
+    }
+}
+
+impl<P: Projection> ProjectorHandle<P> {
+    /// Runs `f` on the model with the position it reflects.
+    pub fn read<T>(&self, f: impl FnOnce(&P, u64) -> T) -> T {
+        let applied = self.applied.read().unwrap_or_else(|e| e.into_inner());
+        f(&applied.model, applied.position)
+    }
+
+    pub fn position_watch(&self) -> watch::Receiver<u64> {
+        self.position.clone()
+    }
+
+    pub fn status(&self) -> ProjectorStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+pub struct Projector<P: Projection> {
+    name: &'static str,
+    store: ProjectionStore,
+    applied: Arc<RwLock<Applied<P>>>,
+    position_tx: watch::Sender<u64>,
+    status: Arc<Mutex<ProjectorStatus>>,
+    source: LogSource,
+    config: ProjectorConfig,
+    /// recorded-at of the last applied event, for the lag in seconds.
+    applied_recorded_at: Timestamp,
+}
+
+impl<P: Projection> Projector<P> {
+    /// Opens the projection's store under `dir` and restores the model from it.
+    pub fn open(
+        mut projection: P,
+        dir: &Path,
+        source: LogSource,
+        config: ProjectorConfig,
+    ) -> Result<Projector<P>, ProjectorError> {
+        let store = ProjectionStore::open(dir)?;
+        let checkpoint = store.checkpoint()?;
+        let mut failure = None;
+        let mut entries = store.model_entries().map_while(|entry| match entry {
+            Ok(entry) => Some(entry),
+            Err(e) => {
+                failure = Some(e);
+                None
+            }
+        });
+        let restored = projection.restore(&mut entries);
+        drop(entries);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        restored.map_err(|reason| ProjectorError::CorruptStore {
+            path: dir.display().to_string(),
+            reason,
+        })?;
+        let name = projection.name();
+        info!(projection = name, checkpoint, "projection restored");
+        let (position_tx, _) = watch::channel(checkpoint);
+        Ok(Projector {
+            name,
+            store,
+            applied: Arc::new(RwLock::new(Applied {
+                model: projection,
+                position: checkpoint,
+            })),
+            position_tx,
+            status: Arc::new(Mutex::new(ProjectorStatus {
+                name,
+                state: ProjectorState::Starting,
+                checkpoint,
+                log_head: checkpoint,
+                lag_events: 0,
+                lag_seconds: 0.0,
+                error: None,
+            })),
+            source,
+            config,
+            applied_recorded_at: Timestamp::default(),
+        })
+    }
+
+    pub fn handle(&self) -> ProjectorHandle<P> {
+        ProjectorHandle {
+            applied: self.applied.clone(),
+            position: self.position_tx.subscribe(),
+            status: self.status.clone(),
+        }
+    }
+
+    pub fn checkpoint(&self) -> u64 {
+        self.position()
+    }
+
+    fn position(&self) -> u64 {
+        self.applied
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .position
+    }
+
+    pub fn store(&self) -> &ProjectionStore {
+        &self.store
+    }
+
+    /// Applies everything the log holds up to its head now, without JetStream (a rebuild or an
+    /// offline catch-up). `progress` is called after each committed page.
+    pub async fn catch_up(
+        &mut self,
+        flush: bool,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<u64, ProjectorError> {
+        let head = self.source.head().await?;
+        while self.position() < head {
+            let from = self.position() + 1;
+            let records = self
+                .source
+                .read(from, self.config.catch_up_page_events_max)
+                .await?;
+            if records.is_empty() {
+                return Err(ProjectorError::MissingPosition {
+                    position: from,
+                    head,
+                });
+            }
+            self.apply_records(&records)?;
+            self.commit(flush)?;
+            progress(self.position(), head);
+        }
+        Ok(self.position())
+    }
+
+    /// Applies records that continue the model exactly; earlier ones are skipped.
+    fn apply_records(&mut self, records: &[Record]) -> Result<(), ProjectorError> {
+        let mut applied = self.applied.write().unwrap_or_else(|e| e.into_inner());
+        for record in records {
+            if record.position <= applied.position {
+                continue;
+            }
+            if record.position != applied.position + 1 {
+                return Err(ProjectorError::MissingPosition {
+                    position: applied.position + 1,
+                    head: record.position,
+                });
+            }
+            let envelope: EventEnvelope = envelope_of(record)?;
+            applied.model.apply(&envelope);
+            applied.position = record.position;
+            self.applied_recorded_at = envelope.recorded_at;
+        }
+        Ok(())
+    }
+
+    /// Stores the changes since the last commit with the checkpoint, atomically.
+    fn commit(&mut self, flush: bool) -> Result<(), ProjectorError> {
+        let (changes, position) = {
+            let mut applied = self.applied.write().unwrap_or_else(|e| e.into_inner());
+            let position = applied.position;
+            (applied.model.drain_changes(), position)
+        };
+        self.store.commit(changes, position, flush)?;
+        self.position_tx.send_replace(position);
+        self.update_status(|s| s.checkpoint = position);
+        Ok(())
+    }
+
+    fn update_status(&self, f: impl FnOnce(&mut ProjectorStatus)) {
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut status);
+        status.lag_events = status.log_head.saturating_sub(status.checkpoint);
+        if status.lag_events == 0 {
+            status.lag_seconds = 0.0;
+        }
+    }
+
+    fn fail(&self, error: &ProjectorError) {
+        warn!(projection = self.name, error = %error, "projection stopped");
+        self.update_status(|s| {
+            s.state = ProjectorState::Failed;
+            s.error = Some(error.to_string());
+        });
+    }
+
+    /// Runs until `shutdown` turns true, or a fault that needs an operator (an unknown event
+    /// type or version, a damaged record, a store error): then the status says `failed`.
+    pub async fn run(
+        mut self,
+        client: async_nats::Client,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), ProjectorError> {
+        let span = info_span!("projector", projection = self.name);
+        async move {
+            loop {
+                match self.run_once(&client, &mut shutdown).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.is_fatal() => {
+                        self.fail(&e);
+                        return Err(e);
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "projector stalled; retrying");
+                        self.update_status(|s| {
+                            s.state = ProjectorState::Stalled;
+                            s.error = Some(e.to_string());
+                        });
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)) => {}
+                            _ = crate::stopped(&mut shutdown) => return Ok(()),
+                        }
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_once(
+        &mut self,
+        client: &async_nats::Client,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), ProjectorError> {
+        let js = jetstream::new(client.clone());
+        let stream = js
+            .get_stream(&self.config.stream_name)
+            .await
+            .map_err(|e| ProjectorError::nats("get stream", e))?;
+        let durable = format!("crm-proj-{}", self.name);
+        let consumer = stream
+            .get_or_create_consumer(
+                &durable,
+                pull::Config {
+                    durable_name: Some(durable.clone()),
+                    ack_policy: AckPolicy::All,
+                    max_ack_pending: self.config.ack_pending_max,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| ProjectorError::nats("create consumer", e))?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(self.config.batch_events_max)
+            .heartbeat(Duration::from_secs(5))
+            .messages()
+            .await
+            .map_err(|e| ProjectorError::nats("consume", e))?;
+        // Whatever the consumer will not redeliver, the log has.
+        self.catch_up_live().await?;
+        self.update_status(|s| {
+            s.state = ProjectorState::Running;
+            s.error = None;
+        });
+        let limits = LogConfig::default().record_limits();
+        let mut last_message = Instant::now();
+        loop {
+            let first = tokio::select! {
+                message = messages.next() => message,
+                _ = tokio::time::sleep(Duration::from_millis(self.config.idle_check_ms)) => {
+                    if last_message.elapsed() >= Duration::from_millis(self.config.idle_check_ms) {
+                        self.catch_up_live().await?;
+                    }
+                    continue;
+                }
+                _ = crate::stopped(shutdown) => return Ok(()),
+            };
+            last_message = Instant::now();
+            let mut batch = vec![first];
+            while batch.len() < self.config.batch_events_max {
+                match messages.next().now_or_never() {
+                    Some(message) => batch.push(message),
+                    None => break,
+                }
+            }
+            let mut last_acked = None;
+            for message in batch {
+                let message = match message {
+                    Some(Ok(message)) => message,
+                    Some(Err(e)) => return Err(ProjectorError::nats("receive", e)),
+                    None => return Err(ProjectorError::nats("receive", "consumer stream ended")),
+                };
+                let record = Record::decode(&message.payload, &limits).map_err(|e| {
+                    ProjectorError::BadRecord {
+                        position: position_header(&message).unwrap_or(0),
+                        reason: e.to_string(),
+                    }
+                })?;
+                let position = self.position();
+                if record.position > position + 1 {
+                    // A gap: fill it from the log before applying this one.
+                    self.fill_gap(position + 1, record.position - 1).await?;
+                }
+                self.apply_records(std::slice::from_ref(&record))?;
+                self.update_status(|s| s.log_head = s.log_head.max(record.position));
+                last_acked = Some(message);
+            }
+            self.commit(true)?;
+            if let Some(message) = last_acked {
+                // AckPolicy::All: the last message acknowledges the whole batch.
+                message
+                    .ack()
+                    .await
+                    .map_err(|e| ProjectorError::nats("ack", e))?;
+            }
+        }
+    }
+
+    async fn fill_gap(&mut self, from: u64, to: u64) -> Result<(), ProjectorError> {
+        let mut next = from;
+        while next <= to {
+            let want = ((to - next + 1) as usize).min(self.config.catch_up_page_events_max);
+            let records = self.source.read(next, want).await?;
+            if records.is_empty() {
+                return Err(ProjectorError::MissingPosition {
+                    position: next,
+                    head: to,
+                });
+            }
+            self.apply_records(&records)?;
+            next = self.position() + 1;
+        }
+        Ok(())
+    }
+
+    async fn catch_up_live(&mut self) -> Result<(), ProjectorError> {
+        let head = self.source.head().await?;
+        self.update_status(|s| s.log_head = s.log_head.max(head));
+        if head > self.position() {
+            self.catch_up(true, |_, _| {}).await?;
+        }
+        Ok(())
+    }
+}
+
+fn position_header(message: &jetstream::Message) -> Option<u64> {
+    message
+        .headers
+        .as_ref()?
+        .get(HEADER_POSITION)?
+        .as_str()
+        .parse()
+        .ok()
+}
