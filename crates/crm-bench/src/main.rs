@@ -1,0 +1,30 @@
+//! `crm-bench`: measures the system's hot paths next to the machine's own ceilings, measured in
+//! the same run (design rule 18). One module per subcommand; run in release mode:
+//! `cargo run --release -p crm-bench -- <subcommand>`.
+
+mod eventlog;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "crm-bench",
+    about = "Benchmarks against the machine's own ceilings"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Durable group-commit appends and full-log scans, next to raw sled.
+    Eventlog(eventlog::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Eventlog(args) => eventlog::run(args),
+    }
+}
