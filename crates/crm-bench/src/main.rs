@@ -2,6 +2,7 @@
 //! the same run (design rule 18). One module per subcommand; run in release mode:
 //! `cargo run --release -p crm-bench -- <subcommand>`.
 
+mod commands;
 mod eventlog;
 
 use clap::{Parser, Subcommand};
@@ -20,11 +21,14 @@ struct Cli {
 enum Command {
     /// Durable group-commit appends and full-log scans, next to raw sled.
     Eventlog(eventlog::Args),
+    /// Commands over NATS next to a raw request/reply echo on the same server.
+    Commands(commands::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Eventlog(args) => eventlog::run(args),
+        Command::Commands(args) => commands::run(args),
     }
 }

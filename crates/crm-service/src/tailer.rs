@@ -57,6 +57,7 @@ pub struct TailerStatus {
 
 pub struct Tailer {
     log: EventLog,
+    client: async_nats::Client,
     js: jetstream::Context,
     config: TailerConfig,
     status: watch::Sender<TailerStatus>,
@@ -73,7 +74,8 @@ impl Tailer {
     pub fn new(log: EventLog, client: async_nats::Client, config: TailerConfig) -> Tailer {
         Tailer {
             log,
-            js: jetstream::new(client),
+            js: jetstream::new(client.clone()),
+            client,
             config,
             status: watch::Sender::new(TailerStatus::default()),
         }
@@ -186,48 +188,74 @@ impl Tailer {
         Ok(Tip { sequence, position })
     }
 
-    /// Publishes positions after `tip` up to `head`, at most one batch, pipelined.
+    /// Publishes positions after `tip` up to `head`, at most one batch, pipelined. Only the
+    /// batch's last message asks JetStream for an ack: every message names the sequence it
+    /// must follow, so if any earlier one was not stored, the last one is refused too and the
+    /// tailer resynchronises from the stream's tip.
     async fn publish_batch(&self, tip: Tip, head: u64) -> Result<Tip, ServiceError> {
         let wanted = (head - tip.position).min(self.config.publish_batch_max as u64) as usize;
         let records = self.log.read_all(tip.position + 1, wanted)?;
-        let mut acks = Vec::with_capacity(records.len());
+        let Some(last) = records.last() else {
+            return Ok(tip);
+        };
+        let last_position = last.position;
+        let mut ack = None;
         for (expected_sequence, record) in (tip.sequence..).zip(records.iter()) {
-            let position = record.position;
             debug_assert_eq!(
-                position,
-                tip.position + 1 + acks.len() as u64,
+                record.position,
+                tip.position + 1 + (expected_sequence - tip.sequence),
                 "log positions are contiguous"
             );
             let (subject, headers, payload) = self.message_for(record, expected_sequence)?;
-            let ack = self
-                .js
-                .publish_with_headers(subject, headers, payload.into())
-                .await
-                .map_err(|e| ServiceError::JetStream {
-                    operation: "publish",
-                    reason: e.to_string(),
-                })?;
-            acks.push((position, ack));
-        }
-        let mut done = tip;
-        for (position, ack) in acks {
-            let ack = ack.await.map_err(|e| ServiceError::JetStream {
-                operation: "publish ack",
-                reason: format!("position {position}: {e}"),
-            })?;
-            if ack.duplicate {
-                // Stored before under this position's id: the stream is not where we thought.
-                return Err(ServiceError::JetStream {
-                    operation: "publish ack",
-                    reason: format!("position {position} was already in the stream"),
-                });
+            if record.position == last_position {
+                let pending = self
+                    .js
+                    .publish_with_headers(subject, headers, payload.into())
+                    .await
+                    .map_err(|e| ServiceError::JetStream {
+                        operation: "publish",
+                        reason: e.to_string(),
+                    })?;
+                ack = Some(pending);
+            } else {
+                self.client
+                    .publish_with_headers(subject, headers, payload.into())
+                    .await
+                    .map_err(|e| ServiceError::JetStream {
+                        operation: "publish",
+                        reason: e.to_string(),
+                    })?;
             }
-            done = Tip {
-                sequence: ack.sequence,
-                position,
-            };
         }
-        Ok(done)
+        let Some(ack) = ack else {
+            return Ok(tip);
+        };
+        let ack = ack.await.map_err(|e| ServiceError::JetStream {
+            operation: "publish ack",
+            reason: format!("batch ending at position {last_position}: {e}"),
+        })?;
+        if ack.duplicate {
+            // Stored before under this position's id: the stream is not where we thought.
+            return Err(ServiceError::JetStream {
+                operation: "publish ack",
+                reason: format!("position {last_position} was already in the stream"),
+            });
+        }
+        let published = records.len() as u64;
+        if ack.sequence != tip.sequence + published {
+            return Err(ServiceError::JetStream {
+                operation: "publish ack",
+                reason: format!(
+                    "position {last_position} stored at sequence {}, expected {}",
+                    ack.sequence,
+                    tip.sequence + published
+                ),
+            });
+        }
+        Ok(Tip {
+            sequence: ack.sequence,
+            position: last_position,
+        })
     }
 
     fn message_for(

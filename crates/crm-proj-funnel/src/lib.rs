@@ -1,0 +1,210 @@
+//! The funnel read model (`domain.md`, "Read models"): per pipeline, over all leads and
+//! per month of lead creation, the leads in and entering each stage, stage-to-stage
+//! conversion, time in stage, pipeline value, won/lost/open, win rate, average deal value,
+//! sales cycle and velocity; served by the `funnel.get` query.
+//!
+//! A deterministic fold (design rule 10): time comes only from `occurred_at`, every map is
+//! ordered, and the store holds one bincode record per key:
+//!
+//! | key | value |
+//! | --- | --- |
+//! | `lead/<uuid>` | the lead's pipeline, creation time, status, current stage and since when, stages entered, completed stays, estimated value, win |
+//! | `pipeline/<name>` | the stage list of each `PipelineDefined` seen |
+//!
+//! The totals per (pipeline, period) are the sum of each lead's contribution, derived in
+//! memory (an event takes the lead's old contribution out and puts the new one in) and
+//! recomputed by `restore`; rates, averages and medians are computed when read.
+//!
+//! Counting rules and the choices the contract leaves open:
+//! - A lead enters a stage once: creation enters the first stage, an advance enters only its
+//!   target (a skip does not enter the stages skipped), and a revert or a second advance into
+//!   a stage entered before does not count again. A revert into a stage the lead had skipped
+//!   enters it (every lead in a stage has entered it).
+//! - A stay runs from entering a stage to leaving it (advance, revert, win, loss,
+//!   disqualification); each completed stay counts in the average and median, so a stage
+//!   visited twice has two stays. A stay whose end carries an earlier business time than its
+//!   start (a backfill) counts as zero days; likewise the sales cycle.
+//! - `current` and `value` count open leads only; `open` excludes won, lost and
+//!   disqualified leads; disqualified leads count in neither side of the win rate.
+//! - Periods are months (UTC) of the lead's creation: a lead created in October and won in
+//!   November counts in October's funnel.
+//! - The `default` pipeline exists from the start with `awareness`, `interest`,
+//!   `consideration`, `decision`. `PipelineDefined` replaces a pipeline's stage list; leads
+//!   keep their stage names and all counts stay keyed by stage name. The reply lists the
+//!   current stages in order, then every stage that leads entered but the definition no
+//!   longer has, marked `"retired": true`, by name, with no conversion.
+//! - Only pipelines that exist (`default`, or one defined in the log) are served; leads of a
+//!   pipeline never defined are counted and show if it is defined later.
+//! - Events for unknown or closed leads change nothing.
+
+mod model;
+mod store;
+mod view;
+
+use crm_domain::Month;
+use crm_projector::{Change, EventEnvelope, Projection, QueryError};
+use serde::Deserialize;
+
+use model::Model;
+use store::Key;
+
+pub use store::StoreError;
+pub use view::{FunnelView, MoneyByCurrency, StageView};
+
+/// The projection's name: its store, durable consumer and status entry.
+pub const NAME: &str = "funnel";
+/// The queries it answers (`crm.query.<name>`).
+pub const QUERIES: &[&str] = &["funnel.get"];
+
+/// The funnel read model. See the crate docs for the rules, the store layout and choices.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FunnelProjection {
+    model: Model,
+}
+
+impl FunnelProjection {
+    pub fn new() -> FunnelProjection {
+        FunnelProjection::default()
+    }
+
+    /// The funnel of `pipeline` over all its leads (`month: None`) or those created in
+    /// `month`; `None` for a pipeline that does not exist.
+    pub fn funnel(&self, pipeline: &str, month: Option<Month>) -> Option<FunnelView> {
+        let stages = self.model.pipelines.get(pipeline)?;
+        let funnel = self.model.funnels.get(&(pipeline.to_owned(), month));
+        Some(view::render(pipeline, stages, month, funnel))
+    }
+
+    /// The pipelines that exist, by name, with their current stages.
+    pub fn pipelines(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.model
+            .pipelines
+            .iter()
+            .map(|(name, stages)| (name.as_str(), stages.as_slice()))
+    }
+
+    /// Rebuilds the model from stored entries, replacing whatever it held.
+    pub fn restore_entries(
+        &mut self,
+        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        let mut model = Model::default();
+        for (key, value) in entries {
+            match Key::decode(&key)? {
+                Key::Lead(id) => {
+                    model.leads.insert(id, store::decode(&key, &value)?);
+                }
+                Key::Pipeline(name) => {
+                    model.pipelines.insert(name, store::decode(&key, &value)?);
+                }
+            }
+        }
+        model.rebuild_funnels();
+        self.model = model;
+        Ok(())
+    }
+}
+
+impl Projection for FunnelProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn apply(&mut self, event: &EventEnvelope) {
+        self.model.apply(event);
+    }
+
+    fn drain_changes(&mut self) -> Vec<Change> {
+        let dirty = std::mem::take(&mut self.model.dirty);
+        let model = &self.model;
+        dirty
+            .into_iter()
+            .map(|key| {
+                let value = match &key {
+                    Key::Lead(id) => model.leads.get(id).map(store::encode),
+                    Key::Pipeline(name) => model.pipelines.get(name).map(store::encode),
+                };
+                (key.encode(), value)
+            })
+            .collect()
+    }
+
+    fn restore(
+        &mut self,
+        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), String> {
+        self.restore_entries(entries).map_err(|e| e.to_string())
+    }
+
+    fn query(
+        &self,
+        name: &str,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError> {
+        match name {
+            "funnel.get" => {
+                let request = FunnelRequest::parse(request)?;
+                let view = self
+                    .funnel(&request.pipeline, request.month)
+                    .ok_or_else(|| {
+                        QueryError::NotFound(format!("pipeline {}", request.pipeline))
+                    })?;
+                serde_json::to_value(view)
+                    // A view holds strings, integers, finite floats and string-keyed maps:
+                    // rendering cannot fail, but if it ever did the caller gets an error.
+                    .map_err(|e| QueryError::Malformed(format!("cannot render the reply: {e}")))
+            }
+            other => Err(QueryError::UnknownQuery(other.to_owned())),
+        }
+    }
+
+    fn queries(&self) -> &'static [&'static str] {
+        QUERIES
+    }
+}
+
+/// A `funnel.get` request. `pipeline` defaults to `default`; `month` is `YYYY-MM` or
+/// absent/null for all leads. Other fields (`min_position`, `timeout_ms`) are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunnelRequest {
+    pub pipeline: String,
+    pub month: Option<Month>,
+}
+
+#[derive(Deserialize)]
+struct RawFunnelRequest {
+    #[serde(default)]
+    pipeline: Option<String>,
+    #[serde(default)]
+    month: Option<String>,
+}
+
+impl FunnelRequest {
+    pub fn parse(request: &serde_json::Value) -> Result<FunnelRequest, QueryError> {
+        let raw = if request.is_null() {
+            RawFunnelRequest {
+                pipeline: None,
+                month: None,
+            }
+        } else if request.is_object() {
+            RawFunnelRequest::deserialize(request)
+                .map_err(|e| QueryError::Malformed(e.to_string()))?
+        } else {
+            return Err(QueryError::Malformed(
+                "the request must be a JSON object".into(),
+            ));
+        };
+        let month = match raw.month {
+            None => None,
+            Some(text) => Some(Month::parse(&text).ok_or_else(|| {
+                QueryError::Malformed(format!("`month` must be YYYY-MM, not `{text}`"))
+            })?),
+        };
+        Ok(FunnelRequest {
+            pipeline: raw
+                .pipeline
+                .unwrap_or_else(|| crm_domain::types::DEFAULT_PIPELINE.to_owned()),
+            month,
+        })
+    }
+}

@@ -1,0 +1,347 @@
+//! The funnel read model in memory: pipeline definitions and one record per lead (stored),
+//! and the per-pipeline, per-period totals derived from the lead records, plus the fold.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crm_domain::event::{LeadCreated, LeadWon};
+use crm_domain::types::{LeadStatus, DEFAULT_PIPELINE, DEFAULT_PIPELINE_STAGES};
+use crm_domain::{Currency, Event, Money, Month, Timestamp};
+use crm_projector::EventEnvelope;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::store::Key;
+
+/// A lead's path through its pipeline, as far as the funnel needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LeadRecord {
+    pub pipeline: String,
+    pub created_at: Timestamp,
+    pub status: LeadStatus,
+    /// The stage the lead is in (or was in when it closed).
+    pub stage: String,
+    /// When it entered `stage`.
+    pub stage_since: Timestamp,
+    /// Every stage it has entered, each once.
+    pub entered: BTreeSet<String>,
+    /// Completed stays, in order.
+    pub stays: Vec<Stay>,
+    pub estimated_value: Option<Money>,
+    pub win: Option<Win>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Stay {
+    pub stage: String,
+    pub micros: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Win {
+    pub deal_value: Money,
+    /// Business time from creation to the win.
+    pub cycle_micros: i64,
+}
+
+/// A duration between two business times, never negative: a backfilled event may carry an
+/// earlier time than the one before it, and such a stay counts as zero.
+fn elapsed_micros(from: Timestamp, to: Timestamp) -> i64 {
+    to.as_micros().saturating_sub(from.as_micros()).max(0)
+}
+
+impl LeadRecord {
+    fn is_open(&self) -> bool {
+        self.status == LeadStatus::Open
+    }
+
+    /// Ends the stay in the current stage at `at`.
+    fn leave(&mut self, at: Timestamp) {
+        self.stays.push(Stay {
+            stage: self.stage.clone(),
+            micros: elapsed_micros(self.stage_since, at),
+        });
+    }
+
+    /// Enters `stage` at `at`; a stage entered before is not entered again.
+    fn enter(&mut self, stage: &str, at: Timestamp) {
+        stage.clone_into(&mut self.stage);
+        self.stage_since = at;
+        if !self.entered.contains(stage) {
+            self.entered.insert(stage.to_owned());
+        }
+    }
+}
+
+/// The period a funnel covers: all leads, or those created in one month (UTC).
+pub(crate) type Period = Option<Month>;
+
+/// Totals over the leads of one pipeline and period: the sum of each lead's contribution
+/// ([`Funnel::contribute`]), kept exact so that removing a contribution undoes adding it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Funnel {
+    pub stages: BTreeMap<String, StageTotals>,
+    pub created: u64,
+    pub open: u64,
+    pub won: u64,
+    pub lost: u64,
+    pub disqualified: u64,
+    pub deal_values: BTreeMap<Currency, MoneySum>,
+    pub cycle_micros_sum: i128,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StageTotals {
+    /// Open leads in the stage now.
+    pub current: u64,
+    /// Leads that ever entered the stage.
+    pub entered: u64,
+    /// Completed stays: their number, total and multiset of durations (for the median).
+    pub stays: u64,
+    pub stay_micros_sum: i128,
+    pub stay_micros: BTreeMap<i64, u64>,
+    /// Estimated values of the open leads in the stage now.
+    pub value: BTreeMap<Currency, MoneySum>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MoneySum {
+    pub sum: i128,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sign {
+    Add,
+    Remove,
+}
+
+fn count(value: &mut u64, sign: Sign) {
+    *value = match sign {
+        Sign::Add => value.saturating_add(1),
+        Sign::Remove => value.saturating_sub(1),
+    };
+}
+
+fn sum(value: &mut i128, amount: i128, sign: Sign) {
+    match sign {
+        Sign::Add => *value += amount,
+        Sign::Remove => *value -= amount,
+    }
+}
+
+fn money(sums: &mut BTreeMap<Currency, MoneySum>, money: Money, sign: Sign) {
+    let entry = sums.entry(money.currency).or_default();
+    count(&mut entry.count, sign);
+    sum(&mut entry.sum, i128::from(money.amount_minor), sign);
+    if entry.count == 0 {
+        sums.remove(&money.currency);
+    }
+}
+
+impl StageTotals {
+    fn is_empty(&self) -> bool {
+        self.current == 0
+            && self.entered == 0
+            && self.stays == 0
+            && self.stay_micros.is_empty()
+            && self.value.is_empty()
+    }
+}
+
+impl Funnel {
+    fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+            && self.created == 0
+            && self.open == 0
+            && self.won == 0
+            && self.lost == 0
+            && self.disqualified == 0
+            && self.deal_values.is_empty()
+    }
+
+    fn stage(&mut self, name: &str) -> &mut StageTotals {
+        self.stages.entry(name.to_owned()).or_default()
+    }
+
+    /// Adds or removes everything one lead counts for.
+    fn contribute(&mut self, lead: &LeadRecord, sign: Sign) {
+        count(&mut self.created, sign);
+        for stage in &lead.entered {
+            count(&mut self.stage(stage).entered, sign);
+        }
+        for stay in &lead.stays {
+            let totals = self.stage(&stay.stage);
+            count(&mut totals.stays, sign);
+            sum(&mut totals.stay_micros_sum, i128::from(stay.micros), sign);
+            let durations = totals.stay_micros.entry(stay.micros).or_default();
+            count(durations, sign);
+            if *durations == 0 {
+                totals.stay_micros.remove(&stay.micros);
+            }
+        }
+        match lead.status {
+            LeadStatus::Open => {
+                count(&mut self.open, sign);
+                let totals = self.stage(&lead.stage);
+                count(&mut totals.current, sign);
+                if let Some(value) = lead.estimated_value {
+                    money(&mut totals.value, value, sign);
+                }
+            }
+            LeadStatus::Won => {
+                count(&mut self.won, sign);
+                if let Some(win) = &lead.win {
+                    money(&mut self.deal_values, win.deal_value, sign);
+                    sum(
+                        &mut self.cycle_micros_sum,
+                        i128::from(win.cycle_micros),
+                        sign,
+                    );
+                }
+            }
+            LeadStatus::Lost => count(&mut self.lost, sign),
+            LeadStatus::Disqualified => count(&mut self.disqualified, sign),
+        }
+        self.stages.retain(|_, totals| !totals.is_empty());
+    }
+}
+
+/// The whole read model: stored pipelines and leads, derived funnels, and the keys changed
+/// since the last drain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Model {
+    pub pipelines: BTreeMap<String, Vec<String>>,
+    pub leads: BTreeMap<Uuid, LeadRecord>,
+    pub funnels: BTreeMap<(String, Period), Funnel>,
+    pub dirty: BTreeSet<Key>,
+}
+
+impl Default for Model {
+    /// The `default` pipeline exists from the start, with the stages of `domain.md`.
+    fn default() -> Model {
+        let mut pipelines = BTreeMap::new();
+        pipelines.insert(
+            DEFAULT_PIPELINE.to_owned(),
+            DEFAULT_PIPELINE_STAGES.map(str::to_owned).to_vec(),
+        );
+        Model {
+            pipelines,
+            leads: BTreeMap::new(),
+            funnels: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+}
+
+impl Model {
+    /// Folds one event in. Total: an event for a lead the model does not know, or for a
+    /// closed lead, changes nothing.
+    pub fn apply(&mut self, envelope: &EventEnvelope) {
+        let at = envelope.occurred_at;
+        match &envelope.event {
+            Event::PipelineDefined(e) => {
+                self.pipelines.insert(e.pipeline.clone(), e.stages.clone());
+                self.dirty.insert(Key::Pipeline(e.pipeline.clone()));
+            }
+            Event::LeadCreated(e) => self.create(e, at),
+            Event::LeadDetailsUpdated(e) => {
+                if let Some(value) = e.estimated_value {
+                    self.update(e.lead_id, |lead| lead.estimated_value = Some(value));
+                }
+            }
+            Event::FunnelStageAdvanced(e) => self.update(e.lead_id, |lead| {
+                lead.leave(at);
+                lead.enter(&e.to_stage, at);
+            }),
+            // Being in a stage means having entered it, also when a revert reaches a stage
+            // the lead skipped; a stage entered before does not count again.
+            Event::FunnelStageReverted(e) => self.update(e.lead_id, |lead| {
+                lead.leave(at);
+                lead.enter(&e.to_stage, at);
+            }),
+            Event::LeadWon(e) => self.win(e, at),
+            Event::LeadLost(e) => self.update(e.lead_id, |lead| {
+                lead.leave(at);
+                lead.status = LeadStatus::Lost;
+            }),
+            Event::LeadDisqualified(e) => self.update(e.lead_id, |lead| {
+                lead.leave(at);
+                lead.status = LeadStatus::Disqualified;
+            }),
+            _ => {}
+        }
+    }
+
+    /// Recomputes the derived funnels from the lead records (after a restore).
+    pub fn rebuild_funnels(&mut self) {
+        self.funnels.clear();
+        let leads = std::mem::take(&mut self.leads);
+        for lead in leads.values() {
+            self.contribute(lead, Sign::Add);
+        }
+        self.leads = leads;
+    }
+
+    fn create(&mut self, e: &LeadCreated, at: Timestamp) {
+        if self.leads.contains_key(&e.lead_id) {
+            return;
+        }
+        let lead = LeadRecord {
+            pipeline: e.pipeline.clone(),
+            created_at: at,
+            status: LeadStatus::Open,
+            stage: e.stage.clone(),
+            stage_since: at,
+            entered: BTreeSet::from([e.stage.clone()]),
+            stays: Vec::new(),
+            estimated_value: e.estimated_value,
+            win: None,
+        };
+        self.contribute(&lead, Sign::Add);
+        self.leads.insert(e.lead_id, lead);
+        self.dirty.insert(Key::Lead(e.lead_id));
+    }
+
+    fn win(&mut self, e: &LeadWon, at: Timestamp) {
+        self.update(e.lead_id, |lead| {
+            lead.leave(at);
+            lead.status = LeadStatus::Won;
+            lead.win = Some(Win {
+                deal_value: e.deal_value,
+                cycle_micros: elapsed_micros(lead.created_at, at),
+            });
+        });
+    }
+
+    /// Changes an open lead, keeping the funnels equal to the sum of the leads'
+    /// contributions: the old contribution comes out, the new one goes in.
+    fn update(&mut self, id: Uuid, change: impl FnOnce(&mut LeadRecord)) {
+        let Some(lead) = self.leads.get(&id) else {
+            return;
+        };
+        if !lead.is_open() {
+            return;
+        }
+        let mut changed = lead.clone();
+        change(&mut changed);
+        if &changed == lead {
+            return;
+        }
+        let before = lead.clone();
+        self.contribute(&before, Sign::Remove);
+        self.contribute(&changed, Sign::Add);
+        self.leads.insert(id, changed);
+        self.dirty.insert(Key::Lead(id));
+    }
+
+    fn contribute(&mut self, lead: &LeadRecord, sign: Sign) {
+        for period in [None, Some(lead.created_at.month())] {
+            let key = (lead.pipeline.clone(), period);
+            let funnel = self.funnels.entry(key.clone()).or_default();
+            funnel.contribute(lead, sign);
+            if funnel.is_empty() {
+                self.funnels.remove(&key);
+            }
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The funnel state as it goes on the wire (`funnel.get`), computed from the derived totals
+//! when read: rates and averages are never stored.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crm_domain::time::MICROS_PER_DAY;
+use crm_domain::{Currency, Month};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Funnel, MoneySum, StageTotals};
+
+/// Money per currency, in minor units: `{"EUR": 200000}`.
+pub type MoneyByCurrency = BTreeMap<Currency, i64>;
+
+/// One pipeline's funnel over all leads (`month: null`) or the leads created in a month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelView {
+    pub pipeline: String,
+    pub month: Option<Month>,
+    /// The pipeline's stages in order, then any stage no longer in it that leads entered
+    /// (`retired`), by name.
+    pub stages: Vec<StageView>,
+    /// Leads created (in the period): open + won + lost + disqualified.
+    pub created: u64,
+    pub open: u64,
+    pub won: u64,
+    pub lost: u64,
+    pub disqualified: u64,
+    /// won / (won + lost); `null` before the first win or loss.
+    pub win_rate: Option<f64>,
+    /// Mean deal value of the won leads per currency, rounded half away from zero; `null`
+    /// before the first win.
+    pub average_deal_value: Option<MoneyByCurrency>,
+    /// Mean days from creation to win; `null` before the first win.
+    pub average_sales_cycle_days: Option<f64>,
+    /// open x win rate x average deal value / average cycle days, per currency, rounded half
+    /// away from zero; `null` when a factor is missing or the cycle is zero days.
+    pub velocity: Option<MoneyByCurrency>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageView {
+    pub stage: String,
+    /// Open leads in the stage now.
+    pub current: u64,
+    /// Leads that entered the stage, each once.
+    pub entered: u64,
+    /// entered(next stage) / entered(this stage); `null` for the last stage, a retired
+    /// stage or when none entered this one.
+    pub conversion_to_next: Option<f64>,
+    /// Over completed stays (entering to leaving), in days; `null` when none completed.
+    pub avg_days_in_stage: Option<f64>,
+    pub median_days_in_stage: Option<f64>,
+    /// Sum of the estimated values of the open leads in the stage, per currency.
+    pub value: MoneyByCurrency,
+    /// The stage is not in the pipeline's current definition (it was redefined).
+    pub retired: bool,
+}
+
+pub(crate) fn render(
+    pipeline: &str,
+    stages: &[String],
+    month: Option<Month>,
+    funnel: Option<&Funnel>,
+) -> FunnelView {
+    let empty = Funnel::default();
+    let funnel = funnel.unwrap_or(&empty);
+    let no_stage = StageTotals::default();
+    let totals = |stage: &str| funnel.stages.get(stage).unwrap_or(&no_stage);
+
+    // A definition holds no duplicates (the domain refuses them); keep the first anyway.
+    let mut seen = BTreeSet::new();
+    let defined: Vec<&str> = stages
+        .iter()
+        .map(String::as_str)
+        .filter(|stage| seen.insert(*stage))
+        .collect();
+    let mut views: Vec<StageView> = defined
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| {
+            let next = defined.get(i + 1).map(|next| totals(next).entered);
+            stage_view(stage, totals(stage), next, false)
+        })
+        .collect();
+    views.extend(
+        funnel
+            .stages
+            .iter()
+            .filter(|(stage, _)| !seen.contains(stage.as_str()))
+            .map(|(stage, totals)| stage_view(stage, totals, None, true)),
+    );
+
+    let win_rate = ratio(funnel.won, funnel.won + funnel.lost);
+    let average_sales_cycle_days = (funnel.won > 0)
+        .then(|| funnel.cycle_micros_sum as f64 / funnel.won as f64 / MICROS_PER_DAY as f64);
+    let average_deal_value = (!funnel.deal_values.is_empty()).then(|| {
+        funnel
+            .deal_values
+            .iter()
+            .map(|(currency, sum)| (*currency, mean_rounded(sum)))
+            .collect()
+    });
+    let velocity = match (win_rate, average_sales_cycle_days) {
+        (Some(win_rate), Some(days)) if days > 0.0 && !funnel.deal_values.is_empty() => Some(
+            funnel
+                .deal_values
+                .iter()
+                .map(|(currency, sum)| {
+                    let deal = sum.sum as f64 / sum.count as f64;
+                    let velocity = funnel.open as f64 * win_rate * deal / days;
+                    (*currency, round_to_minor(velocity))
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    FunnelView {
+        pipeline: pipeline.to_owned(),
+        month,
+        stages: views,
+        created: funnel.created,
+        open: funnel.open,
+        won: funnel.won,
+        lost: funnel.lost,
+        disqualified: funnel.disqualified,
+        win_rate,
+        average_deal_value,
+        average_sales_cycle_days,
+        velocity,
+    }
+}
+
+fn stage_view(
+    stage: &str,
+    totals: &StageTotals,
+    next_entered: Option<u64>,
+    retired: bool,
+) -> StageView {
+    let days = |micros: f64| micros / MICROS_PER_DAY as f64;
+    StageView {
+        stage: stage.to_owned(),
+        current: totals.current,
+        entered: totals.entered,
+        conversion_to_next: next_entered.and_then(|next| ratio(next, totals.entered)),
+        avg_days_in_stage: (totals.stays > 0)
+            .then(|| days(totals.stay_micros_sum as f64 / totals.stays as f64)),
+        median_days_in_stage: median_micros(&totals.stay_micros).map(days),
+        value: totals
+            .value
+            .iter()
+            .map(|(currency, sum)| (*currency, saturate(sum.sum)))
+            .collect(),
+        retired,
+    }
+}
+
+fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
+    (denominator > 0).then(|| numerator as f64 / denominator as f64)
+}
+
+/// The median of a multiset of durations (the mean of the two middle ones for an even
+/// count).
+pub(crate) fn median_micros(durations: &BTreeMap<i64, u64>) -> Option<f64> {
+    let count: u64 = durations.values().sum();
+    if count == 0 {
+        return None;
+    }
+    // The 0-based ranks of the middle element(s).
+    let (low, high) = ((count - 1) / 2, count / 2);
+    let mut below = 0u64;
+    let mut low_value = None;
+    for (duration, n) in durations {
+        let last_rank = below + n - 1;
+        if low_value.is_none() && low <= last_rank {
+            low_value = Some(*duration);
+        }
+        if high <= last_rank {
+            let low_value = low_value.unwrap_or(*duration);
+            return Some((low_value as f64 + *duration as f64) / 2.0);
+        }
+        below += n;
+    }
+    None
+}
+
+/// Integer mean, halves away from zero.
+pub(crate) fn mean_rounded(sum: &MoneySum) -> i64 {
+    if sum.count == 0 {
+        return 0;
+    }
+    let count = i128::from(sum.count);
+    let quotient = sum.sum / count;
+    let remainder = sum.sum % count;
+    let rounded = if 2 * remainder.abs() >= count {
+        quotient + sum.sum.signum()
+    } else {
+        quotient
+    };
+    saturate(rounded)
+}
+
+/// Halves away from zero (`f64::round`); the cast saturates.
+fn round_to_minor(value: f64) -> i64 {
+    value.round() as i64
+}
+
+fn saturate(value: i128) -> i64 {
+    i64::try_from(value).unwrap_or(if value < 0 { i64::MIN } else { i64::MAX })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn multiset(values: &[i64]) -> BTreeMap<i64, u64> {
+        let mut set = BTreeMap::new();
+        for value in values {
+            *set.entry(*value).or_default() += 1;
+        }
+        set
+    }
+
+    #[test]
+    fn medians_of_odd_even_and_repeated_durations() {
+        assert_eq!(median_micros(&multiset(&[])), None);
+        assert_eq!(median_micros(&multiset(&[7])), Some(7.0));
+        assert_eq!(median_micros(&multiset(&[1, 9])), Some(5.0));
+        assert_eq!(median_micros(&multiset(&[5, 1, 9])), Some(5.0));
+        assert_eq!(median_micros(&multiset(&[2, 2, 2, 10])), Some(2.0));
+        assert_eq!(median_micros(&multiset(&[1, 2, 10, 10])), Some(6.0));
+        assert_eq!(median_micros(&multiset(&[0, 0, 3, 3, 3, 4])), Some(3.0));
+        assert_eq!(median_micros(&multiset(&[0, 0, 0, 3, 3, 4])), Some(1.5));
+    }
+
+    #[test]
+    fn means_round_half_away_from_zero() {
+        let mean = |sum: i128, count: u64| mean_rounded(&MoneySum { sum, count });
+        assert_eq!(mean(400_000, 2), 200_000);
+        assert_eq!(mean(5, 2), 3);
+        assert_eq!(mean(-5, 2), -3);
+        assert_eq!(mean(190_000, 3), 63_333);
+        assert_eq!(mean(200_000, 3), 66_667);
+        assert_eq!(mean(7, 0), 0);
+        assert_eq!(round_to_minor(66_666.5), 66_667);
+        assert_eq!(round_to_minor(-0.5), -1);
+    }
+}

@@ -1,0 +1,943 @@
+//! Test support: a log of envelopes built from event structs, a store that applies drained
+//! changes, and random valid event streams made by `decide`/`evolve` on random commands.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use crm_domain::command::*;
+use crm_domain::state::Pipeline;
+use crm_domain::types::{
+    pipeline_stream, CampaignChannel, InteractionKind, LeadSource, OrderChannel, Segment,
+    SurveyKind, TicketCategory, TicketChannel, TicketPriority,
+};
+use crm_domain::{
+    decide, evolve, Aggregate, Command, Context, Currency, Event, Money, State, Timestamp,
+};
+use crm_projector::{Change, EventEnvelope, Projection};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+pub fn ts(text: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(text).expect("a valid test time")
+}
+
+pub fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+pub fn eur(amount_minor: i64) -> Money {
+    Money::new(amount_minor, Currency::new("EUR").expect("EUR"))
+}
+
+pub fn usd(amount_minor: i64) -> Money {
+    Money::new(amount_minor, Currency::new("USD").expect("USD"))
+}
+
+/// Envelopes in position order, as the runtime feeds them.
+#[derive(Debug, Default, Clone)]
+pub struct Log {
+    pub envelopes: Vec<EventEnvelope>,
+}
+
+impl Log {
+    /// Appends `event` at business time `at`. The stream names only the aggregate: the
+    /// projections read ids from the events.
+    pub fn push(&mut self, at: Timestamp, event: Event) {
+        let position = self.envelopes.len() as u64 + 1;
+        self.envelopes.push(EventEnvelope {
+            position,
+            stream: format!("{}-test", event.aggregate()),
+            stream_version: position,
+            command_id: Uuid::from_u128(u128::from(position)),
+            recorded_at: at,
+            occurred_at: at,
+            event,
+        });
+    }
+}
+
+/// A key-value store that applies drained changes, like the runtime's.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Store {
+    pub entries: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Store {
+    pub fn write(&mut self, changes: Vec<Change>) {
+        assert!(
+            changes.windows(2).all(|w| w[0].0 < w[1].0),
+            "changes come in strictly increasing key order"
+        );
+        for (key, value) in changes {
+            match value {
+                Some(value) => self.entries.insert(key, value),
+                None => self.entries.remove(&key),
+            };
+        }
+    }
+
+    pub fn restore_into<P: Projection>(&self, projection: &mut P) {
+        let mut entries = self.entries.clone().into_iter();
+        projection
+            .restore(&mut entries)
+            .expect("the store restores");
+    }
+}
+
+/// Feeds `envelopes` to `projection`, writing its changes every `batch` events.
+pub fn feed<P: Projection>(
+    projection: &mut P,
+    store: &mut Store,
+    envelopes: &[EventEnvelope],
+    batch: usize,
+) {
+    for chunk in envelopes.chunks(batch.max(1)) {
+        for envelope in chunk {
+            projection.apply(envelope);
+        }
+        store.write(projection.drain_changes());
+    }
+}
+
+// ---- random valid streams ----
+
+/// One random command, as small numbers: the command kind, two selectors and a value.
+pub type Seed = (u8, u8, u8, u16);
+
+pub fn seeds(max: usize) -> impl Strategy<Value = Vec<Seed>> {
+    prop::collection::vec((0u8..KINDS, 0u8..4, 0u8..4, any::<u16>()), 0..=max)
+}
+
+/// How often each command kind (in the order of `Command::NAMES`) is drawn: the funnel's
+/// and the customer's commands, which need their target in the right state, most often.
+const WEIGHTS: [u8; 35] = [
+    6, 2, 1, 1, 14, 6, 1, 1, 3, 2, // lead
+    6, 2, 2, 3, 3, 2, 3, 2, 2, // customer
+    6, 3, 2, // order
+    4, 2, 1, 1, 2, 2, 1, // ticket
+    1, 1, 1, 1, 1, // campaign
+    2, // pipeline
+];
+const KINDS: u8 = {
+    let mut total = 0;
+    let mut n = 0;
+    while n < WEIGHTS.len() {
+        total += WEIGHTS[n];
+        n += 1;
+    }
+    total
+};
+
+/// The command kind a drawn number stands for.
+fn weighted(mut drawn: u8) -> u8 {
+    for (kind, weight) in WEIGHTS.iter().enumerate() {
+        if drawn < *weight {
+            return kind as u8;
+        }
+        drawn -= weight;
+    }
+    WEIGHTS.len() as u8 - 1
+}
+
+/// The clock of the generated streams: starts late in October 2026, six hours per command,
+/// so streams cross month boundaries.
+pub const CLOCK_START: &str = "2026-10-25T08:00:00Z";
+pub const CLOCK_STEP_MICROS: i64 = 6 * 3_600 * 1_000_000;
+
+/// Plays the seeds as commands through `decide` and `evolve`; returns the accepted events
+/// as envelopes with contiguous positions.
+pub fn valid_stream(seeds: &[Seed]) -> Vec<EventEnvelope> {
+    let mut now = ts(CLOCK_START);
+    let mut states: BTreeMap<String, State> = BTreeMap::new();
+    let mut versions: BTreeMap<String, u64> = BTreeMap::new();
+    let mut envelopes = Vec::new();
+    for (n, seed) in seeds.iter().enumerate() {
+        now = now.saturating_add_micros(CLOCK_STEP_MICROS);
+        let mut command = command(*seed, now);
+        let state = state_of(&states, &command.stream());
+        let pipeline = command
+            .pipeline_needed(state.lead_pipeline())
+            .and_then(|name| match states.get(&pipeline_stream(&name)) {
+                Some(State::Pipeline(defined)) => defined.clone(),
+                _ => None,
+            });
+        aim_stage_change(&mut command, &state, pipeline.as_ref(), seed.3);
+        let Ok(decision) = decide(&state, &command, &Context { now, pipeline }) else {
+            continue;
+        };
+        if decision
+            .appends
+            .iter()
+            .any(|a| a.must_be_new && state_of(&states, &a.stream).exists())
+        {
+            continue;
+        }
+        for append in &decision.appends {
+            let mut stream_state = state_of(&states, &append.stream);
+            for event in &append.events {
+                stream_state = evolve(stream_state, event);
+                let version = versions.entry(append.stream.clone()).or_default();
+                *version += 1;
+                envelopes.push(EventEnvelope {
+                    position: envelopes.len() as u64 + 1,
+                    stream: append.stream.clone(),
+                    stream_version: *version,
+                    command_id: Uuid::from_u128(n as u128 + 1),
+                    recorded_at: now,
+                    occurred_at: decision.occurred_at,
+                    event: event.clone(),
+                });
+            }
+            states.insert(append.stream.clone(), stream_state);
+        }
+    }
+    envelopes
+}
+
+/// Mostly aims a stage change at a stage it may go to (the next one, a later one when
+/// skipping, an earlier one when reverting), so funnels get deep; now and then leaves the
+/// random target, which the domain refuses.
+fn aim_stage_change(command: &mut Command, state: &State, defined: Option<&Pipeline>, value: u16) {
+    let State::Lead(Some(lead)) = state else {
+        return;
+    };
+    let Some(pipeline) = Pipeline::effective(&lead.pipeline, defined) else {
+        return;
+    };
+    if value % 7 == 0 {
+        return;
+    }
+    let current = pipeline.index_of(&lead.stage);
+    let pick = |range: std::ops::Range<usize>| {
+        (!range.is_empty())
+            .then(|| pipeline.stages[range.start + usize::from(value) % range.len()].clone())
+    };
+    match command {
+        Command::AdvanceFunnelStage(c) => {
+            let next = current.map_or(0, |i| i + 1);
+            let target = if c.allow_skip == Some(true) {
+                pick(next..pipeline.stages.len())
+            } else {
+                pick(next..(next + 1).min(pipeline.stages.len()))
+            };
+            if let Some(target) = target {
+                c.to_stage = target;
+            }
+        }
+        Command::RevertFunnelStage(c) => {
+            if let Some(target) = current.and_then(|i| pick(0..i)) {
+                c.to_stage = target;
+            }
+        }
+        _ => {}
+    }
+}
+
+fn state_of(states: &BTreeMap<String, State>, stream: &str) -> State {
+    states.get(stream).cloned().unwrap_or_else(|| {
+        State::empty(Aggregate::of_stream(stream).expect("a stream with an aggregate prefix"))
+    })
+}
+
+const STAGES: [&str; 8] = [
+    "awareness",
+    "interest",
+    "consideration",
+    "decision",
+    "demo",
+    "proposal",
+    "closing",
+    "lead",
+];
+const PIPELINES: [&[&str]; 3] = [
+    &["awareness", "interest", "consideration", "decision"],
+    &["awareness", "demo", "proposal", "decision", "closing"],
+    &["lead", "demo", "closing"],
+];
+
+fn pick<T: Copy>(all: &[T], n: impl Into<u64>) -> T {
+    all[(n.into() % all.len() as u64) as usize]
+}
+
+fn text(n: impl Into<u64>) -> String {
+    pick(&["Ada", "Acme Ltd", "Grace", "Zoë & Co"], n).to_owned()
+}
+
+fn money(value: u16, selector: u8) -> Money {
+    // Now and then the largest amount, to reach the sums' edges.
+    let amount = if value % 251 == 250 {
+        i64::MAX
+    } else {
+        i64::from(value) * 100 + 1
+    };
+    if selector == 3 {
+        usd(amount)
+    } else {
+        eur(amount)
+    }
+}
+
+fn maybe<T>(flag: bool, value: T) -> Option<T> {
+    flag.then_some(value)
+}
+
+/// Mostly the time of recording; now and then a backfill up to 9 days back.
+fn occurred_at(value: u16, now: Timestamp) -> Option<Timestamp> {
+    (value % 11 == 0).then(|| now.saturating_add_micros(-i64::from(value % 9) * 86_400_000_000))
+}
+
+/// Maps a seed to a command over a pool of four ids per aggregate.
+pub fn command((kind, a, b, value): Seed, now: Timestamp) -> Command {
+    let kind = weighted(kind);
+    let target = id(u128::from(a) + 1);
+    let other = id(u128::from(b) + 1);
+    let at = occurred_at(value, now);
+    let bit = |n: u16| value & (1 << n) != 0;
+    match kind {
+        0 => Command::CreateLead(CreateLead {
+            lead_id: target,
+            name: text(value),
+            email: maybe(bit(1), "lead@example.com".to_owned()),
+            phone: None,
+            company: maybe(bit(2), "Acme Ltd".to_owned()),
+            source: pick(LeadSource::ALL, value),
+            campaign_id: None,
+            customer_id: maybe(b == 0, id(u128::from(value % 4) + 1)),
+            owner: maybe(bit(3), "ann".to_owned()),
+            estimated_value: maybe(b != 2, money(value, b)),
+            pipeline: maybe(value % 5 == 0, "sales".to_owned()),
+            occurred_at: at,
+        }),
+        1 => Command::UpdateLeadDetails(UpdateLeadDetails {
+            lead_id: target,
+            name: maybe(bit(1), text(value >> 2)),
+            email: None,
+            phone: None,
+            company: None,
+            estimated_value: maybe(bit(2), money(value, b)),
+            occurred_at: at,
+        }),
+        2 => Command::ScoreLead(ScoreLead {
+            lead_id: target,
+            score: (value % 101) as u8,
+            reason: None,
+            occurred_at: at,
+        }),
+        3 => Command::AssignLead(AssignLead {
+            lead_id: target,
+            owner: pick(&["ann", "bob"], b).to_owned(),
+            occurred_at: at,
+        }),
+        4 => Command::AdvanceFunnelStage(AdvanceFunnelStage {
+            lead_id: target,
+            to_stage: pick(&STAGES, value).to_owned(),
+            allow_skip: maybe(bit(4), true),
+            occurred_at: at,
+        }),
+        5 => Command::RevertFunnelStage(RevertFunnelStage {
+            lead_id: target,
+            to_stage: pick(&STAGES, value).to_owned(),
+            reason: "back".to_owned(),
+            occurred_at: at,
+        }),
+        6 => Command::QualifyLead(QualifyLead {
+            lead_id: target,
+            occurred_at: at,
+        }),
+        7 => Command::DisqualifyLead(DisqualifyLead {
+            lead_id: target,
+            reason: "spam".to_owned(),
+            occurred_at: at,
+        }),
+        8 => Command::WinLead(WinLead {
+            lead_id: target,
+            deal_value: money(value, b),
+            customer_id: maybe(b != 1, other),
+            occurred_at: at,
+        }),
+        9 => Command::LoseLead(LoseLead {
+            lead_id: target,
+            reason: "price".to_owned(),
+            occurred_at: at,
+        }),
+        10 => Command::RegisterCustomer(RegisterCustomer {
+            customer_id: target,
+            name: text(value),
+            email: maybe(bit(1), "c@example.com".to_owned()),
+            phone: maybe(bit(2), "+1 555 0100".to_owned()),
+            segment: maybe(bit(3), pick(Segment::ALL, value)),
+            industry: maybe(bit(4), "retail".to_owned()),
+            region: maybe(bit(5), "emea".to_owned()),
+            owner: maybe(bit(6), pick(&["ann", "bob"], b).to_owned()),
+            department: maybe(bit(7), "sales".to_owned()),
+            source: maybe(bit(8), pick(LeadSource::ALL, value)),
+            occurred_at: at,
+        }),
+        11 => Command::UpdateCustomerProfile(UpdateCustomerProfile {
+            customer_id: target,
+            name: maybe(bit(1), text(value >> 3)),
+            email: maybe(bit(2), "new@example.com".to_owned()),
+            phone: None,
+            segment: maybe(bit(3), pick(Segment::ALL, value >> 4)),
+            industry: maybe(bit(4), "energy".to_owned()),
+            region: maybe(bit(5), "apac".to_owned()),
+            occurred_at: at,
+        }),
+        12 => Command::AssignCustomerOwner(AssignCustomerOwner {
+            customer_id: target,
+            owner: maybe(b != 0, pick(&["ann", "bob", "cy"], value).to_owned()),
+            department: maybe(b != 1, pick(&["sales", "support"], value).to_owned()),
+            occurred_at: at,
+        }),
+        13 => Command::AddContact(AddContact {
+            customer_id: target,
+            contact_id: id(u128::from(b % 2) + 1),
+            name: text(value),
+            role: None,
+            email: None,
+            phone: None,
+            occurred_at: at,
+        }),
+        14 => Command::RemoveContact(RemoveContact {
+            customer_id: target,
+            contact_id: id(u128::from(b % 2) + 1),
+            occurred_at: at,
+        }),
+        15 => Command::LogInteraction(LogInteraction {
+            customer_id: target,
+            interaction_id: id(u128::from(value)),
+            kind: pick(InteractionKind::ALL, value),
+            channel: None,
+            occurred_at: at.unwrap_or(now),
+        }),
+        16 => Command::RecordSurveyResponse(RecordSurveyResponse {
+            customer_id: target,
+            response_id: id(u128::from(value)),
+            kind: pick(SurveyKind::ALL, b),
+            score: (value % 11) as u8,
+            comment: None,
+            occurred_at: at,
+        }),
+        17 => Command::MarkCustomerChurned(MarkCustomerChurned {
+            customer_id: target,
+            reason: "moved".to_owned(),
+            occurred_at: at,
+        }),
+        18 => Command::ReactivateCustomer(ReactivateCustomer {
+            customer_id: target,
+            occurred_at: at,
+        }),
+        19 => Command::PlaceOrder(PlaceOrder {
+            order_id: target,
+            customer_id: other,
+            amount: money(value, b),
+            cost: maybe(bit(1), money(value / 3, b)),
+            channel: pick(OrderChannel::ALL, value),
+            lead_id: None,
+            occurred_at: at,
+        }),
+        20 => Command::RefundOrder(RefundOrder {
+            order_id: target,
+            amount: money(value % 40, b),
+            reason: "broken".to_owned(),
+            occurred_at: at,
+        }),
+        21 => Command::CancelOrder(CancelOrder {
+            order_id: target,
+            reason: "mistake".to_owned(),
+            occurred_at: at,
+        }),
+        22 => Command::OpenTicket(OpenTicket {
+            ticket_id: target,
+            customer_id: other,
+            subject: text(value),
+            category: pick(TicketCategory::ALL, value),
+            priority: pick(TicketPriority::ALL, value >> 2),
+            channel: pick(TicketChannel::ALL, value >> 4),
+            occurred_at: at,
+        }),
+        23 => Command::AssignTicket(AssignTicket {
+            ticket_id: target,
+            assignee: "sam".to_owned(),
+            occurred_at: at,
+        }),
+        24 => Command::RespondToTicket(RespondToTicket {
+            ticket_id: target,
+            responder: "sam".to_owned(),
+            public: bit(1),
+            occurred_at: at,
+        }),
+        25 => Command::EscalateTicket(EscalateTicket {
+            ticket_id: target,
+            priority: pick(TicketPriority::ALL, value),
+            occurred_at: at,
+        }),
+        26 => Command::ResolveTicket(ResolveTicket {
+            ticket_id: target,
+            resolution: "fixed".to_owned(),
+            occurred_at: at,
+        }),
+        27 => Command::CloseTicket(CloseTicket {
+            ticket_id: target,
+            occurred_at: at,
+        }),
+        28 => Command::ReopenTicket(ReopenTicket {
+            ticket_id: target,
+            reason: "again".to_owned(),
+            occurred_at: at,
+        }),
+        29 => Command::LaunchCampaign(LaunchCampaign {
+            campaign_id: target,
+            name: text(value),
+            channel: pick(CampaignChannel::ALL, value),
+            budget: None,
+            occurred_at: at,
+        }),
+        30 => Command::RecordCampaignSpend(RecordCampaignSpend {
+            campaign_id: target,
+            amount: money(value, b),
+            occurred_at: at,
+        }),
+        31 => Command::RecordCampaignReach(RecordCampaignReach {
+            campaign_id: target,
+            sent: u64::from(value),
+            occurred_at: at,
+        }),
+        32 => Command::RecordCampaignResponse(RecordCampaignResponse {
+            campaign_id: target,
+            responses: u64::from(value),
+            occurred_at: at,
+        }),
+        33 => Command::EndCampaign(EndCampaign {
+            campaign_id: target,
+            occurred_at: at,
+        }),
+        _ => Command::DefinePipeline(DefinePipeline {
+            pipeline: pick(&["default", "sales"], b).to_owned(),
+            stages: pick(&PIPELINES, value)
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            occurred_at: at,
+        }),
+    }
+}
+
+// ---- arbitrary (not necessarily valid) streams ----
+
+/// Events straight from seeds, without `decide`: unknown ids, closed leads moving, refunds
+/// of cancelled orders, stages outside any pipeline, business times going backwards.
+pub fn arbitrary_stream(seeds: &[Seed]) -> Vec<EventEnvelope> {
+    let mut log = Log::default();
+    let mut now = ts(CLOCK_START);
+    for seed in seeds {
+        now = now.saturating_add_micros(CLOCK_STEP_MICROS);
+        let at = occurred_at(seed.3, now).unwrap_or(now);
+        log.push(at, arbitrary_event(*seed));
+    }
+    log.envelopes
+}
+
+fn arbitrary_event((kind, a, b, value): Seed) -> Event {
+    let kind = weighted(kind);
+    use crm_domain::event::*;
+    use crm_domain::types::TicketPriority as P;
+    let target = id(u128::from(a) + 1);
+    let other = id(u128::from(b) + 1);
+    let stage = pick(&STAGES, value).to_owned();
+    let pipeline = pick(&["default", "sales", "nowhere"], b).to_owned();
+    match kind {
+        0 => Event::LeadCreated(LeadCreated {
+            lead_id: target,
+            name: text(value),
+            email: None,
+            phone: None,
+            company: None,
+            source: pick(LeadSource::ALL, value),
+            campaign_id: None,
+            customer_id: maybe(b < 2, other),
+            owner: None,
+            estimated_value: maybe(b != 2, money(value, b)),
+            pipeline,
+            stage,
+        }),
+        1 => Event::LeadDetailsUpdated(LeadDetailsUpdated {
+            lead_id: target,
+            name: None,
+            email: None,
+            phone: None,
+            company: None,
+            estimated_value: Some(money(value, b)),
+        }),
+        2 => Event::LeadScored(LeadScored {
+            lead_id: target,
+            score: 50,
+            reason: None,
+        }),
+        3 => Event::LeadAssigned(LeadAssigned {
+            lead_id: target,
+            previous_owner: None,
+            owner: "ann".to_owned(),
+        }),
+        4 => Event::FunnelStageAdvanced(FunnelStageAdvanced {
+            lead_id: target,
+            pipeline,
+            from_stage: pick(&STAGES, value >> 3).to_owned(),
+            to_stage: stage,
+        }),
+        5 => Event::FunnelStageReverted(FunnelStageReverted {
+            lead_id: target,
+            pipeline,
+            from_stage: pick(&STAGES, value >> 3).to_owned(),
+            to_stage: stage,
+            reason: "back".to_owned(),
+        }),
+        6 => Event::LeadQualified(LeadQualified { lead_id: target }),
+        7 => Event::LeadDisqualified(LeadDisqualified {
+            lead_id: target,
+            reason: "spam".to_owned(),
+        }),
+        8 => Event::LeadWon(LeadWon {
+            lead_id: target,
+            deal_value: money(value, b),
+            customer_id: other,
+            new_customer: b == 0,
+        }),
+        9 => Event::LeadLost(LeadLost {
+            lead_id: target,
+            reason: "price".to_owned(),
+        }),
+        10 => Event::CustomerRegistered(CustomerRegistered {
+            customer_id: target,
+            name: text(value),
+            email: maybe(value & 1 != 0, "c@example.com".to_owned()),
+            phone: None,
+            segment: maybe(value & 2 != 0, pick(Segment::ALL, value)),
+            industry: None,
+            region: None,
+            owner: maybe(value & 4 != 0, "ann".to_owned()),
+            department: None,
+            source: None,
+            from_lead: maybe(b == 0, other),
+        }),
+        11 => Event::CustomerProfileUpdated(CustomerProfileUpdated {
+            customer_id: target,
+            name: None,
+            email: None,
+            phone: Some("+1 555 0100".to_owned()),
+            segment: None,
+            industry: Some("retail".to_owned()),
+            region: None,
+        }),
+        12 => Event::CustomerOwnerAssigned(CustomerOwnerAssigned {
+            customer_id: target,
+            previous_owner: None,
+            previous_department: None,
+            owner: maybe(b != 0, "bob".to_owned()),
+            department: None,
+        }),
+        13 => Event::ContactAdded(ContactAdded {
+            customer_id: target,
+            contact_id: other,
+            name: text(value),
+            role: None,
+            email: None,
+            phone: None,
+        }),
+        14 => Event::ContactRemoved(ContactRemoved {
+            customer_id: target,
+            contact_id: other,
+        }),
+        15 => Event::InteractionLogged(InteractionLogged {
+            customer_id: target,
+            interaction_id: id(u128::from(value)),
+            kind: pick(InteractionKind::ALL, value),
+            channel: None,
+        }),
+        16 => Event::SurveyResponseRecorded(SurveyResponseRecorded {
+            customer_id: target,
+            response_id: id(u128::from(value)),
+            kind: pick(SurveyKind::ALL, b),
+            score: (value % 256) as u8,
+            comment: None,
+        }),
+        17 => Event::CustomerChurned(CustomerChurned {
+            customer_id: target,
+            reason: "moved".to_owned(),
+        }),
+        18 => Event::CustomerReactivated(CustomerReactivated {
+            customer_id: target,
+        }),
+        19 => Event::OrderPlaced(OrderPlaced {
+            order_id: target,
+            customer_id: other,
+            amount: money(value, b),
+            cost: maybe(value & 1 != 0, money(value / 3, b ^ 3)),
+            channel: pick(OrderChannel::ALL, value),
+            lead_id: None,
+        }),
+        20 => Event::OrderRefunded(OrderRefunded {
+            order_id: target,
+            customer_id: other,
+            amount: money(value, b),
+            reason: "broken".to_owned(),
+        }),
+        21 => Event::OrderCancelled(OrderCancelled {
+            order_id: target,
+            customer_id: other,
+            reason: "mistake".to_owned(),
+        }),
+        22 => Event::TicketOpened(TicketOpened {
+            ticket_id: target,
+            customer_id: other,
+            subject: text(value),
+            category: pick(TicketCategory::ALL, value),
+            priority: pick(P::ALL, value),
+            channel: pick(TicketChannel::ALL, value),
+        }),
+        23 => Event::TicketAssigned(TicketAssigned {
+            ticket_id: target,
+            assignee: "sam".to_owned(),
+        }),
+        24 => Event::TicketResponded(TicketResponded {
+            ticket_id: target,
+            responder: "sam".to_owned(),
+            public: true,
+            first_public_response: b == 0,
+        }),
+        25 => Event::TicketEscalated(TicketEscalated {
+            ticket_id: target,
+            from_priority: P::Low,
+            priority: pick(P::ALL, value),
+        }),
+        26 => Event::TicketResolved(TicketResolved {
+            ticket_id: target,
+            resolution: "fixed".to_owned(),
+        }),
+        27 => Event::TicketClosed(TicketClosed { ticket_id: target }),
+        28 => Event::TicketReopened(TicketReopened {
+            ticket_id: target,
+            reason: "again".to_owned(),
+        }),
+        29 => Event::CampaignLaunched(CampaignLaunched {
+            campaign_id: target,
+            name: text(value),
+            channel: pick(CampaignChannel::ALL, value),
+            budget: None,
+        }),
+        30 => Event::CampaignSpendRecorded(CampaignSpendRecorded {
+            campaign_id: target,
+            amount: money(value, b),
+        }),
+        31 => Event::CampaignReachRecorded(CampaignReachRecorded {
+            campaign_id: target,
+            sent: u64::from(value),
+        }),
+        32 => Event::CampaignResponseRecorded(CampaignResponseRecorded {
+            campaign_id: target,
+            responses: u64::from(value),
+        }),
+        33 => Event::CampaignEnded(CampaignEnded {
+            campaign_id: target,
+        }),
+        _ => Event::PipelineDefined(PipelineDefined {
+            pipeline: pick(&["default", "sales"], b).to_owned(),
+            stages: pick(&PIPELINES, value)
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        }),
+    }
+}
+
+// ---- the worked example of domain.md ----
+
+pub const CUSTOMER_A: Uuid = Uuid::from_u128(0xc057_000a);
+pub const CUSTOMER_B: Uuid = Uuid::from_u128(0xc057_000b);
+pub const ORDER_A1: Uuid = Uuid::from_u128(0x0de0_00a1);
+pub const ORDER_A2: Uuid = Uuid::from_u128(0x0de0_00a2);
+pub const ORDER_B1: Uuid = Uuid::from_u128(0x0de0_00b1);
+pub const COMPLAINT: Uuid = Uuid::from_u128(0x71c7_000b);
+/// Each of the ten leads is estimated at this much.
+pub const LEAD_ESTIMATE_MINOR: i64 = 50_000;
+
+pub fn example_lead(n: u128) -> Uuid {
+    Uuid::from_u128(0x1ead_0000 + n)
+}
+
+/// `domain.md`'s worked example as events, all in November 2026, with round durations:
+/// ten leads created on the 2nd (09:00), six advance to `interest` on the 4th, four to
+/// `consideration` on the 7th, three to `decision` on the 11th; leads 1 and 2 are won on the
+/// 16th (1,000.00 and 3,000.00 EUR, registering customers A and B), lead 3 is lost on the
+/// 18th. A orders 400.00 and 600.00, B 1,000.00; the 600.00 order is refunded 100.00. A
+/// answers NPS 10 and CSAT 5, B NPS 6 and CSAT 3. B's complaint is opened, assigned,
+/// answered after 30 minutes, resolved after 2 hours and closed.
+pub fn worked_example() -> Log {
+    use crm_domain::event::*;
+    let mut log = Log::default();
+    let day = |d: u32, time: &str| ts(&format!("2026-11-{d:02}T{time}:00Z"));
+    for n in 1..=10u128 {
+        log.push(
+            day(2, "09:00"),
+            Event::LeadCreated(LeadCreated {
+                lead_id: example_lead(n),
+                name: format!("Prospect {n}"),
+                email: Some(format!("prospect{n}@example.com")),
+                phone: None,
+                company: None,
+                source: if n <= 6 {
+                    LeadSource::Web
+                } else {
+                    LeadSource::Referral
+                },
+                campaign_id: None,
+                customer_id: None,
+                owner: Some("grace".to_owned()),
+                estimated_value: Some(eur(LEAD_ESTIMATE_MINOR)),
+                pipeline: "default".to_owned(),
+                stage: "awareness".to_owned(),
+            }),
+        );
+    }
+    let advances = [
+        (1..=6u128, "awareness", "interest", day(4, "09:00")),
+        (1..=4, "interest", "consideration", day(7, "09:00")),
+        (1..=3, "consideration", "decision", day(11, "09:00")),
+    ];
+    for (leads, from, to, at) in advances {
+        for n in leads {
+            log.push(
+                at,
+                Event::FunnelStageAdvanced(FunnelStageAdvanced {
+                    lead_id: example_lead(n),
+                    pipeline: "default".to_owned(),
+                    from_stage: from.to_owned(),
+                    to_stage: to.to_owned(),
+                }),
+            );
+        }
+    }
+    for (n, deal, customer, name) in [
+        (1, 100_000, CUSTOMER_A, "Customer A"),
+        (2, 300_000, CUSTOMER_B, "Customer B"),
+    ] {
+        let at = day(16, "09:00");
+        log.push(
+            at,
+            Event::LeadWon(LeadWon {
+                lead_id: example_lead(n),
+                deal_value: eur(deal),
+                customer_id: customer,
+                new_customer: true,
+            }),
+        );
+        log.push(
+            at,
+            Event::CustomerRegistered(CustomerRegistered {
+                customer_id: customer,
+                name: name.to_owned(),
+                email: Some(format!("prospect{n}@example.com")),
+                phone: None,
+                segment: None,
+                industry: None,
+                region: None,
+                owner: Some("grace".to_owned()),
+                department: None,
+                source: Some(LeadSource::Web),
+                from_lead: Some(example_lead(n)),
+            }),
+        );
+    }
+    log.push(
+        day(18, "09:00"),
+        Event::LeadLost(LeadLost {
+            lead_id: example_lead(3),
+            reason: "price".to_owned(),
+        }),
+    );
+    for (order, customer, amount, at) in [
+        (ORDER_A1, CUSTOMER_A, 40_000, day(20, "10:00")),
+        (ORDER_A2, CUSTOMER_A, 60_000, day(22, "10:00")),
+        (ORDER_B1, CUSTOMER_B, 100_000, day(23, "10:00")),
+    ] {
+        log.push(
+            at,
+            Event::OrderPlaced(OrderPlaced {
+                order_id: order,
+                customer_id: customer,
+                amount: eur(amount),
+                cost: None,
+                channel: OrderChannel::Online,
+                lead_id: None,
+            }),
+        );
+    }
+    log.push(
+        day(24, "10:00"),
+        Event::OrderRefunded(OrderRefunded {
+            order_id: ORDER_A2,
+            customer_id: CUSTOMER_A,
+            amount: eur(10_000),
+            reason: "damaged".to_owned(),
+        }),
+    );
+    for (customer, kind, score, n) in [
+        (CUSTOMER_A, SurveyKind::Nps, 10, 1),
+        (CUSTOMER_A, SurveyKind::Csat, 5, 2),
+        (CUSTOMER_B, SurveyKind::Nps, 6, 3),
+        (CUSTOMER_B, SurveyKind::Csat, 3, 4),
+    ] {
+        log.push(
+            day(25, "10:00"),
+            Event::SurveyResponseRecorded(SurveyResponseRecorded {
+                customer_id: customer,
+                response_id: Uuid::from_u128(0x5e7_0000 + n),
+                kind,
+                score,
+                comment: None,
+            }),
+        );
+    }
+    log.push(
+        day(27, "10:00"),
+        Event::TicketOpened(TicketOpened {
+            ticket_id: COMPLAINT,
+            customer_id: CUSTOMER_B,
+            subject: "Late delivery".to_owned(),
+            category: TicketCategory::Complaint,
+            priority: TicketPriority::High,
+            channel: TicketChannel::Email,
+        }),
+    );
+    log.push(
+        day(27, "10:05"),
+        Event::TicketAssigned(TicketAssigned {
+            ticket_id: COMPLAINT,
+            assignee: "sam".to_owned(),
+        }),
+    );
+    log.push(
+        day(27, "10:30"),
+        Event::TicketResponded(TicketResponded {
+            ticket_id: COMPLAINT,
+            responder: "sam".to_owned(),
+            public: true,
+            first_public_response: true,
+        }),
+    );
+    log.push(
+        day(27, "12:00"),
+        Event::TicketResolved(TicketResolved {
+            ticket_id: COMPLAINT,
+            resolution: "refund of shipping".to_owned(),
+        }),
+    );
+    log.push(
+        day(27, "12:30"),
+        Event::TicketClosed(TicketClosed {
+            ticket_id: COMPLAINT,
+        }),
+    );
+    log
+}

@@ -1,0 +1,644 @@
+//! `kpi.get`: the KPIs of a period, computed on read from the integer counters. Rates are
+//! `f64` fractions, money is integer minor units rounded half away from zero, and a zero (or
+//! negative) denominator gives `null`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crm_domain::time::{MICROS_PER_DAY, MICROS_PER_MINUTE};
+use crm_domain::types::{LeadSource, OrderChannel};
+use crm_domain::{Currency, Month, Timestamp};
+use crm_projector::QueryError;
+use serde_json::{json, Map, Value};
+
+use crate::model::{Bucket, Model, Sales, PROFILE_FIELDS};
+
+/// How far back "the last 30 days" of the data update rate reach from the newest event.
+pub const PROFILE_UPDATE_WINDOW_DAYS: i64 = 30;
+/// The percentile of the `*_p90` durations (nearest rank).
+const PERCENTILE: u128 = 90;
+
+/// The period a report covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Period {
+    All,
+    Month(Month),
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Period::All => f.write_str("all"),
+            Period::Month(month) => month.fmt(f),
+        }
+    }
+}
+
+/// Reads the period of a `kpi.get` request: `{"month"?: "YYYY-MM"}`; other fields are the
+/// runtime's (`min_position`, `timeout_ms`) or unknown, and ignored.
+pub(crate) fn period_of(request: &Value) -> Result<Period, QueryError> {
+    let month = match request {
+        Value::Null => None,
+        Value::Object(fields) => fields.get("month"),
+        _ => {
+            return Err(QueryError::Malformed(
+                "a kpi.get request is a JSON object".to_owned(),
+            ))
+        }
+    };
+    match month {
+        None | Some(Value::Null) => Ok(Period::All),
+        Some(Value::String(text)) => Month::parse(text).map(Period::Month).ok_or_else(|| {
+            QueryError::Malformed(format!(
+                "`month` must be YYYY-MM with month 01-12, not `{text}`"
+            ))
+        }),
+        Some(other) => Err(QueryError::Malformed(format!(
+            "`month` must be a string YYYY-MM, not {other}"
+        ))),
+    }
+}
+
+/// The reply body of `kpi.get` for `period` (the runtime adds `position`).
+pub(crate) fn report(model: &Model, period: Period) -> Value {
+    let empty = Bucket::default();
+    let view = View::of(model, period, &empty);
+    json!({
+        "period": period.to_string(),
+        "kpis": view.kpis(),
+    })
+}
+
+/// The counters of a period plus the figures that accumulate over months.
+struct View<'a> {
+    bucket: &'a Bucket,
+    /// Active customers at the period's start (all-time: 0) and end.
+    active_start: i128,
+    active_end: i128,
+    /// Sum over the period's months of the active customers at each month's start.
+    active_customer_months: i128,
+    backlog_end: i128,
+    profile_fields_end: i128,
+    profiles_updated: u64,
+    /// End of the all-time window of the data update rate.
+    update_window_end: Option<Timestamp>,
+    /// By currency, over all orders placed up to the period's end: (net, customers, orders).
+    historical: BTreeMap<Currency, (i128, u64, u64)>,
+    /// By currency: customers with orders, summed over the period's months.
+    customer_months: BTreeMap<Currency, u64>,
+    /// Month only: the previous month's sales, for the growth rate.
+    previous: Option<&'a Bucket>,
+    first_response: Option<&'a BTreeMap<u64, u64>>,
+    resolution: Option<&'a BTreeMap<u64, u64>>,
+}
+
+impl<'a> View<'a> {
+    fn of(model: &'a Model, period: Period, empty: &'a Bucket) -> View<'a> {
+        match period {
+            Period::All => View::all_time(model),
+            Period::Month(month) => View::month(model, month, empty),
+        }
+    }
+
+    fn all_time(model: &'a Model) -> View<'a> {
+        let all = &model.all;
+        let mut customer_months: BTreeMap<Currency, u64> = BTreeMap::new();
+        for bucket in model.months.values() {
+            for (currency, totals) in &bucket.currencies {
+                let sum = customer_months.entry(*currency).or_default();
+                *sum = sum.saturating_add(totals.customers_with_orders);
+            }
+        }
+        customer_months.retain(|_, n| *n > 0);
+        let historical = all
+            .currencies
+            .iter()
+            .filter(|(_, t)| t.sales.orders > 0)
+            .map(|(c, t)| (*c, (t.sales.net(), t.customers_with_orders, t.sales.orders)))
+            .collect();
+        let newest = model.meta.newest_at;
+        let profiles_updated = newest.map_or(0, |newest| {
+            let after = newest.saturating_add_micros(-PROFILE_UPDATE_WINDOW_DAYS * MICROS_PER_DAY);
+            model
+                .customers
+                .values()
+                .filter(|c| c.active && c.last_profile_change_at.is_some_and(|at| at > after))
+                .count() as u64
+        });
+        View {
+            bucket: all,
+            active_start: 0,
+            active_end: active_delta(all),
+            active_customer_months: pooled_active_customer_months(model),
+            backlog_end: i128::from(all.backlog_delta),
+            profile_fields_end: i128::from(all.profile_fields_delta),
+            profiles_updated,
+            update_window_end: newest,
+            historical,
+            customer_months,
+            previous: None,
+            first_response: Some(&model.durations.first_response.all),
+            resolution: Some(&model.durations.resolution.all),
+        }
+    }
+
+    fn month(model: &'a Model, month: Month, empty: &'a Bucket) -> View<'a> {
+        let bucket = model.months.get(&month).unwrap_or(empty);
+        let mut active_start = 0i128;
+        let mut backlog_end = 0i128;
+        let mut profile_fields_end = 0i128;
+        let mut historical: BTreeMap<Currency, (i128, u64, u64)> = BTreeMap::new();
+        for (m, b) in model.months.range(..=month) {
+            if *m < month {
+                active_start += active_delta(b);
+            }
+            backlog_end += i128::from(b.backlog_delta);
+            profile_fields_end += i128::from(b.profile_fields_delta);
+            for (currency, totals) in &b.currencies {
+                let (net, customers, orders) = historical.entry(*currency).or_default();
+                *net = net.saturating_add(totals.sales.net());
+                *customers = customers.saturating_add(totals.first_order_customers);
+                *orders = orders.saturating_add(totals.sales.orders);
+            }
+        }
+        historical.retain(|_, (_, _, orders)| *orders > 0);
+        let customer_months = bucket
+            .currencies
+            .iter()
+            .filter(|(_, t)| t.customers_with_orders > 0)
+            .map(|(c, t)| (*c, t.customers_with_orders))
+            .collect();
+        View {
+            bucket,
+            active_start,
+            active_end: active_start + active_delta(bucket),
+            active_customer_months: active_start,
+            backlog_end,
+            profile_fields_end,
+            profiles_updated: bucket.profiles_updated,
+            update_window_end: None,
+            historical,
+            customer_months,
+            previous: Some(model.months.get(&month.previous()).unwrap_or(empty)),
+            first_response: model.durations.first_response.by_month.get(&month),
+            resolution: model.durations.resolution.by_month.get(&month),
+        }
+    }
+
+    fn kpis(&self) -> Value {
+        let b = self.bucket;
+        let sales = sales_by_currency(b);
+        let churned = i128::from(b.customers_churned);
+        let acm = self.active_customer_months;
+        let mut kpis = Map::new();
+        let mut put = |name: &str, value: Value| {
+            kpis.insert(name.to_owned(), value);
+        };
+
+        put(
+            "lead_conversion_rate",
+            ratio(b.leads_converted, b.leads_created),
+        );
+        put(
+            "win_rate",
+            ratio(b.leads_won, b.leads_won.saturating_add(b.leads_lost)),
+        );
+        put(
+            "average_sales_cycle_days",
+            mean_in(b.sales_cycle_micros, b.leads_won, MICROS_PER_DAY),
+        );
+        put(
+            "revenue",
+            money_map(sales.iter().map(|(c, s)| (*c, Some(s.revenue)))),
+        );
+        put(
+            "net_revenue",
+            money_map(sales.iter().map(|(c, s)| (*c, Some(s.net())))),
+        );
+        put("sales_growth_rate", self.sales_growth());
+        put(
+            "average_order_value",
+            money_map(
+                sales
+                    .iter()
+                    .map(|(c, s)| (*c, div_round(s.net(), s.orders.into()))),
+            ),
+        );
+        put(
+            "repeat_purchase_rate",
+            ratio(b.customers_with_repeat_orders, b.customers_with_orders),
+        );
+        put("churn_rate", ratio(churned, acm));
+        put(
+            "retention_rate",
+            ratio(acm - churned + i128::from(b.customers_reactivated), acm),
+        );
+        put(
+            "historical_clv",
+            money_map(
+                self.historical
+                    .iter()
+                    .map(|(c, (net, customers, _))| (*c, div_round(*net, (*customers).into()))),
+            ),
+        );
+        put(
+            "predictive_clv",
+            money_map(sales.iter().map(|(c, s)| {
+                let customer_months = self.customer_months.get(c).copied().unwrap_or(0);
+                let value = if acm > 0 && churned > 0 {
+                    s.margin().checked_mul(acm).and_then(|num| {
+                        div_round(num, i128::from(customer_months).checked_mul(churned)?)
+                    })
+                } else {
+                    None
+                };
+                (*c, value)
+            })),
+        );
+        put(
+            "average_margin_per_customer",
+            money_map(sales.iter().map(|(c, s)| {
+                let customers = b.currencies.get(c).map_or(0, |t| t.customers_with_orders);
+                (*c, div_round(s.margin(), customers.into()))
+            })),
+        );
+        put(
+            "customer_acquisition_cost",
+            money_map(
+                b.campaign_spend
+                    .iter()
+                    .filter(|(_, spend)| **spend != 0)
+                    .map(|(c, spend)| (*c, div_round(*spend, b.customers_registered.into()))),
+            ),
+        );
+        put("nps", nps(b));
+        put("csat", ratio(b.csat_satisfied, b.csat_responses));
+        put(
+            "complaint_rate",
+            ratio(b.complaints_opened, self.active_end),
+        );
+        put(
+            "first_response_minutes_mean",
+            mean_in(
+                b.first_response_micros,
+                b.first_responses,
+                MICROS_PER_MINUTE,
+            ),
+        );
+        put(
+            "first_response_minutes_p90",
+            p90_minutes(self.first_response),
+        );
+        put(
+            "resolution_minutes_mean",
+            mean_in(b.resolution_micros, b.resolutions, MICROS_PER_MINUTE),
+        );
+        put("resolution_minutes_p90", p90_minutes(self.resolution));
+        put("ticket_backlog", int(self.backlog_end));
+        put(
+            "contacts_per_customer",
+            ratio(b.interactions, self.active_end),
+        );
+        put(
+            "marketing_feedback_rate",
+            ratio(b.campaign_responses, b.campaign_reach),
+        );
+        put("channel_effectiveness", channel_effectiveness(b));
+        put(
+            "data_completeness",
+            ratio(
+                self.profile_fields_end,
+                self.active_end.saturating_mul(PROFILE_FIELDS.into()),
+            ),
+        );
+        put(
+            "data_update_rate",
+            ratio(self.profiles_updated, self.active_end),
+        );
+        put("counters", self.counters(&sales));
+        Value::Object(kpis)
+    }
+
+    /// Month only: per currency, (net this month - net last month) / net last month.
+    fn sales_growth(&self) -> Value {
+        let Some(previous) = self.previous else {
+            return Value::Null;
+        };
+        let now = sales_by_currency(self.bucket);
+        let before = sales_by_currency(previous);
+        let currencies = now.keys().chain(before.keys()).copied();
+        let mut growth = Map::new();
+        for currency in currencies {
+            let net_now = now.get(&currency).map_or(0, Sales::net);
+            let net_before = before.get(&currency).map_or(0, Sales::net);
+            growth.insert(
+                currency.to_string(),
+                ratio(net_now.saturating_sub(net_before), net_before),
+            );
+        }
+        Value::Object(growth)
+    }
+
+    fn counters(&self, sales: &BTreeMap<Currency, Sales>) -> Value {
+        let b = self.bucket;
+        let per_currency =
+            |f: &dyn Fn(&Sales) -> i128| money_map(sales.iter().map(|(c, s)| (*c, Some(f(s)))));
+        json!({
+            "leads_created": b.leads_created,
+            "leads_converted": b.leads_converted,
+            "leads_won": b.leads_won,
+            "leads_lost": b.leads_lost,
+            "sales_cycle_micros_total": uint(b.sales_cycle_micros),
+            "orders": b.orders,
+            "orders_by_currency": per_currency(&|s| s.orders.into()),
+            "refunds": per_currency(&|s| s.refunds),
+            "cost": per_currency(&|s| s.cost),
+            "customers_with_orders": b.customers_with_orders,
+            "customers_with_repeat_orders": b.customers_with_repeat_orders,
+            "customers_with_orders_by_currency": money_map(sales.keys().map(|c| {
+                let customers = b.currencies.get(c).map_or(0, |t| t.customers_with_orders);
+                (*c, Some(customers.into()))
+            })),
+            "customer_months_with_orders_by_currency": money_map(
+                self.customer_months.iter().map(|(c, n)| (*c, Some((*n).into())))
+            ),
+            "historical_net_revenue": money_map(
+                self.historical.iter().map(|(c, (net, _, _))| (*c, Some(*net)))
+            ),
+            "historical_customers_with_orders": money_map(
+                self.historical.iter().map(|(c, (_, customers, _))| (*c, Some((*customers).into())))
+            ),
+            "customers_registered": b.customers_registered,
+            "customers_churned": b.customers_churned,
+            "customers_reactivated": b.customers_reactivated,
+            "active_customers": int(self.active_end),
+            "active_customers_at_start": int(self.active_start),
+            "active_customer_months": int(self.active_customer_months),
+            "profile_fields_filled": int(self.profile_fields_end),
+            "profiles_updated": self.profiles_updated,
+            "profile_update_window_end": self.update_window_end.map(|t| t.to_string()),
+            "nps_responses": b.nps_responses,
+            "nps_promoters": b.nps_promoters,
+            "nps_detractors": b.nps_detractors,
+            "csat_responses": b.csat_responses,
+            "csat_satisfied": b.csat_satisfied,
+            "tickets_opened": b.tickets_opened,
+            "complaints_opened": b.complaints_opened,
+            "first_responses": b.first_responses,
+            "first_response_micros_total": uint(b.first_response_micros),
+            "resolutions": b.resolutions,
+            "resolution_micros_total": uint(b.resolution_micros),
+            "interactions": b.interactions,
+            "campaign_spend": money_map(
+                b.campaign_spend
+                    .iter()
+                    .filter(|(_, spend)| **spend != 0)
+                    .map(|(c, spend)| (*c, Some(*spend)))
+            ),
+            "campaign_reach": b.campaign_reach,
+            "campaign_responses": b.campaign_responses,
+        })
+    }
+}
+
+/// Registrations + reactivations - churns of a period.
+fn active_delta(b: &Bucket) -> i128 {
+    i128::from(b.customers_registered) + i128::from(b.customers_reactivated)
+        - i128::from(b.customers_churned)
+}
+
+/// Sum over every month up to the newest event's of the active customers at its start.
+fn pooled_active_customer_months(model: &Model) -> i128 {
+    let Some(last) = model.meta.newest_at.map(Timestamp::month) else {
+        return 0;
+    };
+    let mut running = 0i128;
+    let mut sum = 0i128;
+    let mut months = model.months.iter().peekable();
+    while let Some((month, bucket)) = months.next() {
+        if *month > last {
+            break;
+        }
+        running += active_delta(bucket);
+        // Every month after this one up to the next stored month starts with `running`.
+        let next = match months.peek() {
+            Some((next, _)) if **next <= last => **next,
+            _ => last,
+        };
+        sum = sum.saturating_add(running.saturating_mul(months_between(*month, next)));
+    }
+    sum
+}
+
+fn months_between(from: Month, to: Month) -> i128 {
+    (i128::from(to.year) - i128::from(from.year)) * 12 + i128::from(to.month)
+        - i128::from(from.month)
+}
+
+/// The period's sales of the currencies it has (non-cancelled) orders in.
+fn sales_by_currency(b: &Bucket) -> BTreeMap<Currency, Sales> {
+    b.currencies
+        .iter()
+        .filter(|(_, t)| t.sales.orders > 0)
+        .map(|(c, t)| (*c, t.sales))
+        .collect()
+}
+
+fn nps(b: &Bucket) -> Value {
+    if b.nps_responses == 0 {
+        return Value::Null;
+    }
+    let promoters = b.nps_promoters as f64;
+    let detractors = b.nps_detractors as f64;
+    json!((promoters - detractors) * 100.0 / b.nps_responses as f64)
+}
+
+fn channel_effectiveness(b: &Bucket) -> Value {
+    let none = Default::default();
+    let mut sources = Map::new();
+    for source in LeadSource::ALL {
+        let t = b.sources.get(source).unwrap_or(&none);
+        let sales: BTreeMap<_, _> = t.sales.iter().filter(|(_, s)| s.orders > 0).collect();
+        sources.insert(
+            source.as_str().to_owned(),
+            json!({
+                "leads": t.leads,
+                "converted": t.converted,
+                "won": t.won,
+                "lost": t.lost,
+                "conversion_rate": ratio(t.converted, t.leads),
+                "win_rate": ratio(t.won, t.won.saturating_add(t.lost)),
+                "orders": sales.values().map(|s| s.orders).sum::<u64>(),
+                "net_revenue": money_map(sales.iter().map(|(c, s)| (**c, Some(s.net())))),
+            }),
+        );
+    }
+    let no_sales = BTreeMap::new();
+    let mut channels = Map::new();
+    for channel in OrderChannel::ALL {
+        let by_currency = b.channels.get(channel).unwrap_or(&no_sales);
+        let sales: BTreeMap<_, _> = by_currency.iter().filter(|(_, s)| s.orders > 0).collect();
+        channels.insert(
+            channel.as_str().to_owned(),
+            json!({
+                "orders": sales.values().map(|s| s.orders).sum::<u64>(),
+                "net_revenue": money_map(sales.iter().map(|(c, s)| (**c, Some(s.net())))),
+                "average_order_value": money_map(
+                    sales.iter().map(|(c, s)| (**c, div_round(s.net(), s.orders.into())))
+                ),
+            }),
+        );
+    }
+    json!({ "by_lead_source": sources, "by_order_channel": channels })
+}
+
+/// `numerator / denominator` as a JSON number, `null` unless the denominator is positive.
+fn ratio(numerator: impl Into<i128>, denominator: impl Into<i128>) -> Value {
+    let (numerator, denominator) = (numerator.into(), denominator.into());
+    if denominator <= 0 {
+        return Value::Null;
+    }
+    json!(numerator as f64 / denominator as f64)
+}
+
+/// The mean of `count` durations summing to `total_micros`, in units of `unit_micros`.
+fn mean_in(total_micros: u128, count: u64, unit_micros: i64) -> Value {
+    if count == 0 {
+        return Value::Null;
+    }
+    json!(total_micros as f64 / count as f64 / unit_micros as f64)
+}
+
+/// The 90th percentile by nearest rank (the smallest value with at least 90% of the values
+/// at or below it), in minutes.
+fn p90_minutes(durations: Option<&BTreeMap<u64, u64>>) -> Value {
+    let Some(durations) = durations else {
+        return Value::Null;
+    };
+    let count: u128 = durations.values().map(|n| u128::from(*n)).sum();
+    if count == 0 {
+        return Value::Null;
+    }
+    let rank = (count * PERCENTILE).div_ceil(100);
+    let mut seen = 0u128;
+    for (micros, n) in durations {
+        seen += u128::from(*n);
+        if seen >= rank {
+            return json!(*micros as f64 / MICROS_PER_MINUTE as f64);
+        }
+    }
+    Value::Null
+}
+
+/// `numerator / denominator` rounded to the nearest integer, halves away from zero; `None`
+/// unless the denominator is positive (or when out of range).
+pub(crate) fn div_round(numerator: i128, denominator: i128) -> Option<i128> {
+    if denominator <= 0 {
+        return None;
+    }
+    let quotient = numerator / denominator;
+    let remainder = (numerator % denominator).checked_abs()?;
+    if remainder >= denominator - remainder {
+        quotient.checked_add(numerator.signum())
+    } else {
+        Some(quotient)
+    }
+}
+
+/// An object keyed by currency code; `None` values are `null`.
+fn money_map(entries: impl Iterator<Item = (Currency, Option<i128>)>) -> Value {
+    Value::Object(
+        entries
+            .map(|(currency, amount)| (currency.to_string(), amount.map_or(Value::Null, int)))
+            .collect(),
+    )
+}
+
+/// A JSON integer, clamped to the i64 range (sums of i64 amounts are kept in i128).
+fn int(value: i128) -> Value {
+    let clamped = value.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+    json!(clamped as i64)
+}
+
+fn uint(value: u128) -> Value {
+    json!(u64::try_from(value).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        assert_eq!(div_round(5, 2), Some(3));
+        assert_eq!(div_round(-5, 2), Some(-3));
+        assert_eq!(div_round(7, 3), Some(2));
+        assert_eq!(div_round(-7, 3), Some(-2));
+        assert_eq!(div_round(8, 3), Some(3));
+        assert_eq!(div_round(-8, 3), Some(-3));
+        assert_eq!(div_round(190_000, 3), Some(63_333));
+        assert_eq!(div_round(200_000, 3), Some(66_667));
+        assert_eq!(div_round(1, 2), Some(1));
+        assert_eq!(div_round(-1, 2), Some(-1));
+        assert_eq!(div_round(0, 7), Some(0));
+        assert_eq!(div_round(1, 0), None);
+        assert_eq!(div_round(1, -2), None);
+        assert_eq!(div_round(i128::MAX, 2), Some(i128::MAX / 2 + 1));
+    }
+
+    #[test]
+    fn p90_takes_the_nearest_rank() {
+        let minutes = |values: &[u64]| {
+            let mut map = BTreeMap::new();
+            for v in values {
+                *map.entry(v * MICROS_PER_MINUTE as u64).or_insert(0) += 1;
+            }
+            p90_minutes(Some(&map))
+        };
+        assert_eq!(minutes(&[]), Value::Null);
+        assert_eq!(p90_minutes(None), Value::Null);
+        assert_eq!(minutes(&[7]), json!(7.0));
+        // 10 values: rank 9.
+        assert_eq!(minutes(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), json!(9.0));
+        // 11 values: rank ceil(9.9) = 10.
+        assert_eq!(minutes(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), json!(10.0));
+        // Duplicates count once each.
+        assert_eq!(minutes(&[5, 5, 5, 5, 5, 5, 5, 5, 5, 60]), json!(5.0));
+        assert_eq!(minutes(&[1, 60]), json!(60.0));
+    }
+
+    #[test]
+    fn ratios_are_null_without_a_positive_denominator() {
+        assert_eq!(ratio(1u64, 0u64), Value::Null);
+        assert_eq!(ratio(1i128, -3i128), Value::Null);
+        assert_eq!(ratio(1u64, 4u64), json!(0.25));
+        assert_eq!(mean_in(10, 0, 1), Value::Null);
+    }
+
+    #[test]
+    fn period_parsing() {
+        assert_eq!(period_of(&json!({})), Ok(Period::All));
+        assert_eq!(period_of(&Value::Null), Ok(Period::All));
+        assert_eq!(period_of(&json!({"month": null})), Ok(Period::All));
+        assert_eq!(
+            period_of(&json!({"month": "2026-11", "min_position": 4, "timeout_ms": 10})),
+            Ok(Period::Month(Month {
+                year: 2026,
+                month: 11
+            }))
+        );
+        for bad in [
+            json!({"month": "2026-13"}),
+            json!({"month": "2026-1"}),
+            json!({"month": "november"}),
+            json!({"month": 202611}),
+            json!([1]),
+            json!("2026-11"),
+        ] {
+            assert!(
+                matches!(period_of(&bad), Err(QueryError::Malformed(_))),
+                "{bad}"
+            );
+        }
+    }
+}
