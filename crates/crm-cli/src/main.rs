@@ -3,6 +3,7 @@
 //! `crm verify` checks a log offline.
 
 mod local_nats;
+mod projections;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use crm_eventlog::{EventLog, LogConfig};
+use crm_projector::{serve_queries, LogSource};
 use crm_service::{
     serve_commands, serve_log_api, CommandHandler, HandlerConfig, ServiceConfig, Tailer,
     TailerConfig,
@@ -36,6 +38,25 @@ enum Commands {
     Serve(ServeArgs),
     /// Scan a stopped log: checksums, contiguous positions, stream versions, indexes.
     Verify(VerifyArgs),
+    /// Run one projector and its queries as its own process, against a running `crm serve`.
+    Project(ProjectArgs),
+    /// Rebuild a read model from the log into a new store, then swap it in (the projector
+    /// must not be running). Reads the log over NATS with --nats-url, else the local log.
+    Rebuild(ProjectArgs),
+}
+
+#[derive(Args)]
+struct ProjectArgs {
+    /// customers, funnel or kpis.
+    name: String,
+    /// Where the projection's store lives (under projections/<name>).
+    #[arg(long, env = "CRM_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The NATS server `crm serve` uses.
+    #[arg(long, env = "CRM_NATS_URL")]
+    nats_url: Option<String>,
+    #[arg(long, env = "CRM_SUBJECT_PREFIX", default_value = crm_wire::DEFAULT_PREFIX)]
+    subject_prefix: String,
 }
 
 #[derive(Args)]
@@ -70,6 +91,15 @@ struct ServeArgs {
     /// How long the writer waits for more appends to join a batch, in microseconds.
     #[arg(long, env = "CRM_BATCH_WAIT_US_MAX", default_value_t = 0)]
     batch_wait_us_max: u64,
+    /// Read models to run in this process (comma separated; empty for none, when they run
+    /// as their own processes with `crm project`).
+    #[arg(
+        long,
+        env = "CRM_PROJECTIONS",
+        value_delimiter = ',',
+        default_value = "customers,funnel,kpis"
+    )]
+    projections: Vec<String>,
 }
 
 #[derive(Args)]
@@ -91,6 +121,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Commands::Serve(args) => runtime.block_on(serve(args)),
         Commands::Verify(args) => verify(&args.data_dir),
+        Commands::Project(args) => runtime.block_on(project(args)),
+        Commands::Rebuild(args) => runtime.block_on(rebuild(args)),
     }
 }
 
@@ -174,6 +206,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         subjects.clone(),
         stop_rx.clone(),
     ));
+    let names: Vec<String> = args
+        .projections
+        .iter()
+        .filter(|n| !n.is_empty())
+        .cloned()
+        .collect();
+    let (targets, projector_tasks) = projections::start(
+        &names,
+        &args.data_dir,
+        &client,
+        LogSource::Local(log.clone()),
+        &subjects,
+        &stop_rx,
+    )?;
+    let queries = tokio::spawn(serve_queries(
+        client.clone(),
+        subjects.clone(),
+        targets,
+        stop_rx.clone(),
+    ));
     // Let the subscriptions reach the server before announcing readiness.
     client
         .flush()
@@ -193,6 +245,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Err(e) => error!(error = %e, "command service task failed"),
         Ok(Ok(())) => {}
     }
+    for task in projector_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), queries).await;
     log.shutdown().await;
     for (name, task) in [("tailer", tailer), ("log API", log_api)] {
         match tokio::time::timeout(Duration::from_secs(5), task).await {
@@ -216,6 +272,78 @@ async fn wait_for_stop_signal() -> anyhow::Result<()> {
         _ = terminate.recv() => {}
     }
     Ok(())
+}
+
+async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .name("crm")
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .with_context(|| format!("connecting to NATS at {url}"))
+}
+
+async fn project(args: ProjectArgs) -> anyhow::Result<()> {
+    let Some(url) = &args.nats_url else {
+        bail!("crm project needs --nats-url (or CRM_NATS_URL): the NATS server of `crm serve`");
+    };
+    let client = connect(url).await?;
+    let subjects = Subjects::new(&args.subject_prefix);
+    let source = LogSource::Nats {
+        client: client.clone(),
+        subjects: subjects.clone(),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (targets, tasks) = projections::start(
+        std::slice::from_ref(&args.name),
+        &args.data_dir,
+        &client,
+        source,
+        &subjects,
+        &stop_rx,
+    )?;
+    let queries = tokio::spawn(serve_queries(
+        client.clone(),
+        subjects.clone(),
+        targets,
+        stop_rx.clone(),
+    ));
+    client.flush().await?;
+    println!("crm project {} ready", args.name);
+    wait_for_stop_signal().await?;
+    let _ = stop_tx.send(true);
+    for task in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), queries).await;
+    Ok(())
+}
+
+async fn rebuild(args: ProjectArgs) -> anyhow::Result<()> {
+    match &args.nats_url {
+        Some(url) => {
+            let client = connect(url).await?;
+            let subjects = Subjects::new(&args.subject_prefix);
+            projections::rebuild(
+                &args.name,
+                &args.data_dir,
+                LogSource::Nats { client, subjects },
+            )
+            .await
+        }
+        None => {
+            let log = EventLog::open(&log_dir(&args.data_dir), LogConfig::default()).with_context(
+                || {
+                    format!(
+                        "opening the event log in {} (is crm serve running? then pass --nats-url)",
+                        args.data_dir.display()
+                    )
+                },
+            )?;
+            projections::rebuild(&args.name, &args.data_dir, LogSource::Local(log)).await
+        }
+    }
 }
 
 fn verify(data_dir: &Path) -> anyhow::Result<()> {

@@ -1,0 +1,370 @@
+//! Read models through the real `crm` binary: the worked example of domain.md over NATS,
+//! rebuild determinism, and a projector process killed with SIGKILL.
+
+use std::path::Path;
+use std::process::Command as Process;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use crm_testkit::{ChildProcess, NatsServer, TempDataDir};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn crm(args: &[&str], data_dir: &Path, nats_url: &str) -> ChildProcess {
+    let mut command = Process::new(env!("CARGO_BIN_EXE_crm"));
+    command
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--nats-url")
+        .arg(nats_url);
+    command.env("RUST_LOG", "warn");
+    ChildProcess::spawn(command).expect("spawn crm")
+}
+
+fn serve(data_dir: &Path, nats_url: &str, projections: &str) -> ChildProcess {
+    let mut child = crm(&["serve", "--projections", projections], data_dir, nats_url);
+    child
+        .wait_for_line("crm serve ready", Duration::from_secs(30))
+        .expect("serve ready");
+    child
+}
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | n)
+}
+
+fn eur(amount_minor: i64) -> Value {
+    json!({"amount_minor": amount_minor, "currency": "EUR"})
+}
+
+struct Caller {
+    client: async_nats::Client,
+    last_position: u64,
+}
+
+impl Caller {
+    async fn send(&mut self, subject: &str, body: Value) -> Value {
+        let command_id = Uuid::now_v7();
+        loop {
+            let mut headers = HeaderMap::new();
+            headers.insert("Crm-Command-Id", command_id.to_string().as_str());
+            let request = self.client.request_with_headers(
+                format!("crm.cmd.{subject}"),
+                headers,
+                serde_json::to_vec(&body).unwrap().into(),
+            );
+            if let Ok(Ok(reply)) = tokio::time::timeout(Duration::from_secs(3), request).await {
+                let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+                assert_eq!(reply["status"], "accepted", "{subject}: {reply}");
+                self.last_position = self
+                    .last_position
+                    .max(reply["last_position"].as_u64().unwrap());
+                return reply;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A query that waits until the read model has applied our last write.
+    async fn query(&self, name: &str, mut body: Value) -> Value {
+        body["min_position"] = json!(self.last_position);
+        body["timeout_ms"] = json!(20_000);
+        let reply = self
+            .client
+            .request(
+                format!("crm.query.{name}"),
+                serde_json::to_vec(&body).unwrap().into(),
+            )
+            .await
+            .unwrap();
+        let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+        assert!(
+            reply["position"].as_u64().unwrap() >= self.last_position,
+            "{reply}"
+        );
+        reply
+    }
+}
+
+fn close(actual: &Value, expected: f64) -> bool {
+    actual.as_f64().is_some_and(|a| (a - expected).abs() < 1e-9)
+}
+
+async fn play_worked_example(caller: &mut Caller) -> (Uuid, Uuid) {
+    let at = |day: u32, minutes: u32| {
+        format!(
+            "2026-11-{day:02}T{:02}:{:02}:00Z",
+            9 + minutes / 60,
+            minutes % 60
+        )
+    };
+    for n in 0..10u128 {
+        let source = if n < 6 { "web" } else { "referral" };
+        caller.send("lead.CreateLead", json!({"lead_id": id(n), "name": format!("Lead {n}"), "company": format!("Company {n}"), "source": source, "occurred_at": at(2, n as u32)})).await;
+    }
+    for n in 0..6u128 {
+        caller
+            .send(
+                "lead.AdvanceFunnelStage",
+                json!({"lead_id": id(n), "to_stage": "interest", "occurred_at": at(4, 0)}),
+            )
+            .await;
+    }
+    for n in 0..4u128 {
+        caller
+            .send(
+                "lead.AdvanceFunnelStage",
+                json!({"lead_id": id(n), "to_stage": "consideration", "occurred_at": at(6, 0)}),
+            )
+            .await;
+    }
+    for n in 0..3u128 {
+        caller
+            .send(
+                "lead.AdvanceFunnelStage",
+                json!({"lead_id": id(n), "to_stage": "decision", "occurred_at": at(8, 0)}),
+            )
+            .await;
+    }
+    let (a, b) = (id(100), id(101));
+    caller.send("lead.WinLead", json!({"lead_id": id(0), "deal_value": eur(100_000), "customer_id": a, "occurred_at": at(10, 0)})).await;
+    caller.send("lead.WinLead", json!({"lead_id": id(1), "deal_value": eur(300_000), "customer_id": b, "occurred_at": at(10, 10)})).await;
+    caller
+        .send(
+            "lead.LoseLead",
+            json!({"lead_id": id(2), "reason": "competitor", "occurred_at": at(10, 20)}),
+        )
+        .await;
+    caller.send("order.PlaceOrder", json!({"order_id": id(200), "customer_id": a, "amount": eur(40_000), "channel": "online", "occurred_at": at(12, 0)})).await;
+    caller.send("order.PlaceOrder", json!({"order_id": id(201), "customer_id": a, "amount": eur(60_000), "channel": "online", "occurred_at": at(13, 0)})).await;
+    caller.send("order.PlaceOrder", json!({"order_id": id(202), "customer_id": b, "amount": eur(100_000), "channel": "store", "occurred_at": at(13, 30)})).await;
+    caller.send("order.RefundOrder", json!({"order_id": id(201), "amount": eur(10_000), "reason": "damaged", "occurred_at": at(14, 0)})).await;
+    for (customer, nps, csat, n) in [(a, 10, 5, 0u128), (b, 6, 3, 2)] {
+        caller.send("customer.RecordSurveyResponse", json!({"customer_id": customer, "response_id": id(300 + n), "kind": "nps", "score": nps, "occurred_at": at(15, 0)})).await;
+        caller.send("customer.RecordSurveyResponse", json!({"customer_id": customer, "response_id": id(301 + n), "kind": "csat", "score": csat, "occurred_at": at(15, 0)})).await;
+    }
+    let ticket = id(400);
+    caller.send("ticket.OpenTicket", json!({"ticket_id": ticket, "customer_id": b, "subject": "Broken", "category": "complaint", "priority": "normal", "channel": "email", "occurred_at": at(16, 0)})).await;
+    caller
+        .send(
+            "ticket.AssignTicket",
+            json!({"ticket_id": ticket, "assignee": "linus", "occurred_at": at(16, 5)}),
+        )
+        .await;
+    caller.send("ticket.RespondToTicket", json!({"ticket_id": ticket, "responder": "linus", "public": true, "occurred_at": at(16, 30)})).await;
+    caller
+        .send(
+            "ticket.ResolveTicket",
+            json!({"ticket_id": ticket, "resolution": "replaced", "occurred_at": at(16, 120)}),
+        )
+        .await;
+    caller
+        .send(
+            "ticket.CloseTicket",
+            json!({"ticket_id": ticket, "occurred_at": at(16, 150)}),
+        )
+        .await;
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worked_example_over_nats_gives_every_expected_figure() {
+    let nats = NatsServer::start().unwrap();
+    let dir = TempDataDir::new().unwrap();
+    let mut service = serve(dir.path(), &nats.url(), "customers,funnel,kpis");
+    let mut caller = Caller {
+        client: nats.connect().await,
+        last_position: 0,
+    };
+    let (a, b) = play_worked_example(&mut caller).await;
+
+    for body in [json!({}), json!({"month": "2026-11"})] {
+        let reply = caller.query("kpi.get", body.clone()).await;
+        let kpis = &reply["kpis"];
+        assert!(close(&kpis["lead_conversion_rate"], 0.2), "{body} {kpis}");
+        assert!(close(&kpis["win_rate"], 2.0 / 3.0), "{kpis}");
+        assert_eq!(kpis["net_revenue"], json!({"EUR": 190_000}));
+        assert_eq!(kpis["average_order_value"], json!({"EUR": 63_333}));
+        assert!(close(&kpis["repeat_purchase_rate"], 0.5));
+        assert!(close(&kpis["nps"], 0.0));
+        assert!(close(&kpis["csat"], 0.5));
+        assert!(close(&kpis["complaint_rate"], 0.5));
+        assert!(close(&kpis["first_response_minutes_mean"], 30.0));
+        assert!(close(&kpis["resolution_minutes_mean"], 120.0));
+        assert_eq!(kpis["ticket_backlog"], 0);
+        assert_eq!(kpis["counters"]["orders"], 3, "{kpis}");
+    }
+    let funnel = caller
+        .query("funnel.get", json!({"pipeline": "default"}))
+        .await;
+    let stages = funnel["stages"].as_array().unwrap();
+    let interest = stages.iter().find(|s| s["stage"] == "interest").unwrap();
+    assert!(
+        close(&interest["conversion_to_next"], 4.0 / 6.0),
+        "{funnel}"
+    );
+    assert!(close(&funnel["win_rate"], 2.0 / 3.0));
+    assert_eq!(funnel["average_deal_value"], json!({"EUR": 200_000}));
+    assert_eq!(
+        (funnel["won"].as_u64(), funnel["lost"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let customer_a = caller
+        .query("customer.get", json!({"customer_id": a}))
+        .await;
+    assert_eq!(
+        customer_a["customer"]["lifecycle_stage"], "repeat",
+        "{customer_a}"
+    );
+    let customer_b = caller
+        .query("customer.get", json!({"customer_id": b}))
+        .await;
+    assert_eq!(customer_b["customer"]["lifecycle_stage"], "first_purchase");
+    assert_eq!(customer_b["customer"]["open_tickets"], 0);
+    let missing = caller
+        .query("customer.get", json!({"customer_id": id(999)}))
+        .await;
+    assert_eq!(missing["code"], "not_found");
+
+    // A query for a position the model cannot reach in time answers `unavailable`.
+    let reply = caller
+        .client
+        .request(
+            "crm.query.kpi.get",
+            serde_json::to_vec(
+                &json!({"min_position": caller.last_position + 1000, "timeout_ms": 100}),
+            )
+            .unwrap()
+            .into(),
+        )
+        .await
+        .unwrap();
+    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["code"], "unavailable");
+    assert_eq!(reply["position"], caller.last_position);
+    service.terminate(Duration::from_secs(20)).unwrap();
+}
+
+fn live_hash(data_dir: &Path, name: &str) -> String {
+    let store =
+        crm_projector::ProjectionStore::open(&data_dir.join("projections").join(name)).unwrap();
+    store
+        .canonical_hash()
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn rebuild_hash(data_dir: &Path, name: &str) -> String {
+    let output = Process::new(env!("CARGO_BIN_EXE_crm"))
+        .args(["rebuild", name, "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    stdout
+        .rsplit("store hash ")
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilding_twice_gives_byte_identical_stores_equal_to_the_live_ones() {
+    let nats = NatsServer::start().unwrap();
+    let dir = TempDataDir::new().unwrap();
+    let mut service = serve(dir.path(), &nats.url(), "customers,funnel,kpis");
+    let mut caller = Caller {
+        client: nats.connect().await,
+        last_position: 0,
+    };
+    play_worked_example(&mut caller).await;
+    for name in ["customer.list", "funnel.get", "kpi.get"] {
+        caller.query(name, json!({})).await;
+    }
+    service.terminate(Duration::from_secs(20)).unwrap();
+    for name in ["customers", "funnel", "kpis"] {
+        let live = live_hash(dir.path(), name);
+        let first = rebuild_hash(dir.path(), name);
+        let second = rebuild_hash(dir.path(), name);
+        assert_eq!(first, second, "{name}: two rebuilds are byte-identical");
+        assert_eq!(
+            first, live,
+            "{name}: the live model equals a rebuild at the same position"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_killed_mid_batch_recovers_to_exactly_a_rebuild() {
+    let nats = NatsServer::start().unwrap();
+    let dir = TempDataDir::new().unwrap();
+    let projector_dir = TempDataDir::new().unwrap();
+    let mut service = serve(dir.path(), &nats.url(), "");
+    let mut projector = crm(&["project", "kpis"], projector_dir.path(), &nats.url());
+    projector
+        .wait_for_line("ready", Duration::from_secs(30))
+        .unwrap();
+    let client = nats.connect().await;
+    let load = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut caller = Caller {
+                client,
+                last_position: 0,
+            };
+            for n in 0..1500u128 {
+                let customer = id(10_000 + n);
+                caller
+                    .send(
+                        "customer.RegisterCustomer",
+                        json!({"customer_id": customer, "name": "C", "email": "c@example.com"}),
+                    )
+                    .await;
+                caller.send("order.PlaceOrder", json!({"order_id": id(20_000 + n), "customer_id": customer, "amount": eur(1_000 + n as i64), "channel": "online"})).await;
+            }
+            caller.last_position
+        })
+    };
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !load.is_finished(),
+            "the projector is killed while events flow"
+        );
+        projector.kill_9().unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        projector = crm(&["project", "kpis"], projector_dir.path(), &nats.url());
+        projector
+            .wait_for_line("ready", Duration::from_secs(30))
+            .unwrap();
+    }
+    let last = load.await.unwrap();
+    let caller = Caller {
+        client: client.clone(),
+        last_position: last,
+    };
+    let reply = caller.query("kpi.get", json!({})).await;
+    assert_eq!(
+        reply["kpis"]["counters"]["orders"], 1500,
+        "no counter drifts: {reply}"
+    );
+    projector.terminate(Duration::from_secs(20)).unwrap();
+    service.terminate(Duration::from_secs(20)).unwrap();
+    let live = live_hash(projector_dir.path(), "kpis");
+    // Rebuild from the service's log into the projector's data dir layout, and compare.
+    let rebuilt = rebuild_hash(dir.path(), "kpis");
+    assert_eq!(
+        live, rebuilt,
+        "the killed-and-restarted model equals a rebuild"
+    );
+}
