@@ -4,6 +4,7 @@
 
 mod commands;
 mod eventlog;
+mod projections;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,8 @@ enum Command {
     Eventlog(eventlog::Args),
     /// Commands over NATS next to a raw request/reply echo on the same server.
     Commands(commands::Args),
+    /// Read-model rebuilds next to raw scan + decode; command -> read-model visibility.
+    Projections(projections::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +33,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Eventlog(args) => eventlog::run(args),
         Command::Commands(args) => commands::run(args),
+        Command::Projections(args) => projections::run(args),
     }
 }

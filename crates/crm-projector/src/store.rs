@@ -20,7 +20,8 @@ impl ProjectionStore {
     pub fn open(path: &Path) -> Result<ProjectionStore, ProjectorError> {
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(64 * 1024 * 1024)
+            .cache_capacity(256 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|source| ProjectorError::Store {
                 path: path.display().to_string(),
