@@ -35,8 +35,14 @@ pub async fn rebuild_into<P: Projection>(
     };
     let mut projector = Projector::open(projection, dir, source, config)?;
     let from = projector.checkpoint();
-    let position = projector.catch_up(false, progress).await?;
-    projector.store().flush()?;
+    let position = if from == 0 {
+        projector.build_snapshot(progress).await?
+    } else {
+        // A store that already holds a model (an interrupted catch-up) continues by commits.
+        let position = projector.catch_up(false, progress).await?;
+        projector.store().flush()?;
+        position
+    };
     let elapsed = started.elapsed();
     let applied = position - from;
     Ok(RebuildReport {

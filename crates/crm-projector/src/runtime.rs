@@ -241,6 +241,39 @@ impl<P: Projection> Projector<P> {
         Ok(self.position())
     }
 
+    /// Builds an empty store from the whole log: folds everything in memory, then writes the
+    /// model once as a snapshot with its checkpoint (a rebuild, design rule 11).
+    pub async fn build_snapshot(
+        &mut self,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<u64, ProjectorError> {
+        let head = self.source.head().await?;
+        while self.position() < head {
+            let from = self.position() + 1;
+            let records = self
+                .source
+                .read(from, self.config.catch_up_page_events_max)
+                .await?;
+            if records.is_empty() {
+                return Err(ProjectorError::MissingPosition {
+                    position: from,
+                    head,
+                });
+            }
+            self.apply_records(&records)?;
+            progress(self.position(), head);
+        }
+        let (changes, position) = {
+            let mut applied = self.applied.write().unwrap_or_else(|e| e.into_inner());
+            let position = applied.position;
+            (applied.model.drain_changes(), position)
+        };
+        self.store.write_snapshot(changes, position)?;
+        self.position_tx.send_replace(position);
+        self.update_status(|s| s.checkpoint = position);
+        Ok(position)
+    }
+
     /// Applies records that continue the model exactly; earlier ones are skipped.
     fn apply_records(&mut self, records: &[Record]) -> Result<(), ProjectorError> {
         let mut applied = self.applied.write().unwrap_or_else(|e| e.into_inner());
