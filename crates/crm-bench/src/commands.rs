@@ -99,6 +99,13 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             commands.p99_us
         );
     }
+    println!();
+    println!("| in flight | handler alone, no NATS: commands/s |");
+    println!("|---:|---:|");
+    for &in_flight in &args.in_flight {
+        let rate = handler_alone(&log, in_flight, args.requests).await?;
+        println!("| {in_flight} | {rate:.0} |");
+    }
     let fixed = fixed_rate(&client, args.rate_per_second, args.rate_seconds).await?;
     println!();
     println!(
@@ -108,6 +115,43 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     println!("log head after the run: {}", log.head());
     let _ = stop.send(true);
     Ok(())
+}
+
+/// The same commands through `CommandHandler::handle` directly: decode, idempotency, state,
+/// decide, durable append; what NATS adds is the rest.
+async fn handler_alone(log: &EventLog, in_flight: usize, total: usize) -> anyhow::Result<f64> {
+    let handler = CommandHandler::new(log.clone(), HandlerConfig::default());
+    let issued = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..in_flight {
+        let handler = handler.clone();
+        let issued = issued.clone();
+        workers.push(tokio::spawn(async move {
+            let mut lead = Uuid::now_v7();
+            let mut i = 0usize;
+            while issued.fetch_add(1, Ordering::Relaxed) < total {
+                let (subject, body) = if i % 4 == 0 {
+                    lead = Uuid::now_v7();
+                    ("crm.cmd.lead.CreateLead", serde_json::json!({"lead_id": lead, "name": "Ada Lovelace", "email": "ada@example.com", "source": "web"}))
+                } else {
+                    ("crm.cmd.lead.ScoreLead", serde_json::json!({"lead_id": lead, "score": (i % 101) as u8}))
+                };
+                let body = serde_json::to_vec(&body)?;
+                let id = Uuid::now_v7().to_string();
+                let (reply, _) = handler
+                    .handle(crm_service::CommandRequest { subject, command_id: Some(&id), body: &body, ..Default::default() })
+                    .await;
+                anyhow::ensure!(reply.error_code().is_none(), "{reply:?}");
+                i += 1;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for worker in workers {
+        worker.await??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
 #[derive(Clone, Copy)]

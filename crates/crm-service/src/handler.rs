@@ -169,11 +169,44 @@ impl CommandHandler {
         let stream = command.stream();
 
         // Same-stream commands run one at a time; a retry of one command id targets the
-        // same stream, so the idempotency lookup below cannot race its original.
+        // same stream, so it is decided only after its original has finished.
         let _guard = self.locks.lock(&stream).await;
-        if let Some(accepted) = self.previous_outcome(command_id, &hash)? {
-            return Ok(accepted);
+        match self
+            .decide_and_append(
+                command_id,
+                hash,
+                &command,
+                &stream,
+                expected,
+                actor,
+                correlation_id,
+            )
+            .await
+        {
+            Ok(accepted) => Ok(accepted),
+            // A refusal may be a retry whose original changed the state it is decided on
+            // (a second CreateLead is `already_exists`): the original's outcome answers it.
+            // Accepted retries are recognised by the log's writer, so the happy path pays no
+            // extra lookup.
+            Err(refusal) => match self.previous_outcome(command_id, &hash)? {
+                Some(original) => Ok(original),
+                None => Err(refusal),
+            },
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_and_append(
+        &self,
+        command_id: Uuid,
+        hash: [u8; 32],
+        command: &Command,
+        stream: &str,
+        expected: ExpectedVersion,
+        actor: Option<String>,
+        correlation_id: Option<String>,
+    ) -> Result<Accepted, Refusal> {
+        let stream = stream.to_owned();
         let cached = self.load(&stream, command.aggregate())?;
         if !expected.admits(cached.version) {
             return Err(Refusal {
@@ -202,7 +235,7 @@ impl CommandHandler {
             now: now(),
             pipeline,
         };
-        let decision = decide(&cached.state, &command, &context).map_err(|rejection| Refusal {
+        let decision = decide(&cached.state, command, &context).map_err(|rejection| Refusal {
             code: rejection.code(),
             message: rejection.to_string(),
             current_version: Some(cached.version),
