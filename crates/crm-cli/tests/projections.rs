@@ -227,6 +227,19 @@ async fn the_worked_example_over_nats_gives_every_expected_figure() {
         .await;
     assert_eq!(missing["code"], "not_found");
 
+    // Operators see each projector's status.
+    for name in ["customers", "funnel", "kpis"] {
+        let reply = caller
+            .client
+            .request(format!("crm.projector.{name}.status"), "".into())
+            .await
+            .unwrap();
+        let status: Value = serde_json::from_slice(&reply.payload).unwrap();
+        assert_eq!(status["state"], "running", "{status}");
+        assert_eq!(status["checkpoint"], caller.last_position, "{status}");
+        assert_eq!(status["lag_events"], 0, "{status}");
+    }
+
     // A query for a position the model cannot reach in time answers `unavailable`.
     let reply = caller
         .client

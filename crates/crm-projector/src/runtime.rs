@@ -136,6 +136,8 @@ pub struct Projector<P: Projection> {
     config: ProjectorConfig,
     /// recorded-at of the last applied event, for the lag in seconds.
     applied_recorded_at: Timestamp,
+    /// recorded-at of the newest event seen on the stream, for the lag in seconds.
+    newest_recorded_at: Timestamp,
 }
 
 impl<P: Projection> Projector<P> {
@@ -188,6 +190,7 @@ impl<P: Projection> Projector<P> {
             source,
             config,
             applied_recorded_at: Timestamp::default(),
+            newest_recorded_at: Timestamp::default(),
         })
     }
 
@@ -270,7 +273,10 @@ impl<P: Projection> Projector<P> {
         };
         self.store.write_snapshot(changes, position)?;
         self.position_tx.send_replace(position);
-        self.update_status(|s| s.checkpoint = position);
+        self.update_status(|s| {
+            s.checkpoint = position;
+            s.state = ProjectorState::Starting;
+        });
         Ok(position)
     }
 
@@ -312,9 +318,12 @@ impl<P: Projection> Projector<P> {
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut status);
         status.lag_events = status.log_head.saturating_sub(status.checkpoint);
-        if status.lag_events == 0 {
-            status.lag_seconds = 0.0;
-        }
+        status.lag_seconds = if status.lag_events == 0 {
+            0.0
+        } else {
+            let micros = self.newest_recorded_at.as_micros() - self.applied_recorded_at.as_micros();
+            micros.max(0) as f64 / 1e6
+        };
     }
 
     fn fail(&self, error: &ProjectorError) {
@@ -429,6 +438,9 @@ impl<P: Projection> Projector<P> {
                         reason: e.to_string(),
                     }
                 })?;
+                self.newest_recorded_at = self
+                    .newest_recorded_at
+                    .max(Timestamp::from_micros(record.recorded_at_us));
                 let position = self.position();
                 if record.position > position + 1 {
                     // A gap: fill it from the log before applying this one.

@@ -369,3 +369,57 @@ async fn projections_converge_to_the_log_after_a_nats_server_outage() {
     assert_eq!(live, rebuilt_hash(&s.log).await);
     let _ = s.stop.send(true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_event_type_stops_the_projection_with_a_clear_status() {
+    let s = system().await;
+    let js = async_nats::jetstream::new(s.client.clone());
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "ODD".into(),
+        subjects: vec!["odd.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // Position 1 in the log is a real event; the stream claims it is an unknown type.
+    run_commands(&s.handler, 0, 1).await;
+    let mut record = s.log.read_all(1, 1).unwrap().remove(0);
+    record.event_type = "LeadTeleported".into();
+    let mut headers = HeaderMap::new();
+    headers.insert("Crm-Position", "1");
+    js.publish_with_headers("odd.evt", headers, record.encode().unwrap().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let config = ProjectorConfig {
+        stream_name: "ODD".into(),
+        idle_check_ms: 3_600_000,
+        ..ProjectorConfig::default()
+    };
+    // A log source that is empty, so the start-up catch-up cannot apply the real event first.
+    let empty = TempDataDir::new().unwrap();
+    let empty_log = EventLog::open(&empty.join("log"), LogConfig::default()).unwrap();
+    let projector = Projector::open(
+        Counting::default(),
+        &s.dir.join("odd"),
+        LogSource::Local(empty_log),
+        config,
+    )
+    .unwrap();
+    let handle = projector.handle();
+    let (_stop, stop_rx) = watch::channel(false);
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        projector.run(s.client.clone(), stop_rx),
+    )
+    .await
+    .unwrap();
+    let error = result.expect_err("the projection stops");
+    assert!(error.to_string().contains("position 1"), "{error}");
+    let status = handle.status();
+    assert_eq!(status.state, crm_projector::ProjectorState::Failed);
+    assert!(status.error.unwrap().contains("LeadTeleported"));
+    assert_eq!(handle.read(|_, p| p), 0, "nothing was skipped or applied");
+    let _ = s.stop.send(true);
+}
