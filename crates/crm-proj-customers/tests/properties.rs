@@ -1,15 +1,13 @@
 //! Random event streams: valid ones (commands through `decide`/`evolve`) and arbitrary ones
 //! never panic the projection, and the store it writes rebuilds exactly the live model.
 
-mod support;
-
 use crm_domain::Event;
 use crm_proj_customers::{CustomersProjection, LifecycleStage};
+use crm_proj_testkit::*;
 use crm_projector::{EventEnvelope, Projection};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::json;
-use support::*;
 
 const STREAMS: u32 = 1024;
 const COMMANDS_PER_STREAM_MAX: usize = 120;

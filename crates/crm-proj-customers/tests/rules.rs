@@ -1,7 +1,5 @@
 //! The counting rules of the customer view, one behaviour per test, events built directly.
 
-mod support;
-
 use crm_domain::event::*;
 use crm_domain::types::{
     InteractionKind, LeadSource, OrderChannel, Segment, TicketCategory, TicketChannel,
@@ -9,9 +7,9 @@ use crm_domain::types::{
 };
 use crm_domain::{Event, Money, Timestamp};
 use crm_proj_customers::{CustomersProjection, LifecycleStage, ListRequest, LIST_LIMIT_MAX};
+use crm_proj_testkit::*;
 use crm_projector::{Projection, QueryError};
 use serde_json::json;
-use support::*;
 use uuid::Uuid;
 
 /// Events at successive hours of November 2026.

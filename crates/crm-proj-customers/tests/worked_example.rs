@@ -1,12 +1,10 @@
 //! `domain.md`'s worked example through the customer view, by the typed API and by the
 //! `customer.get` / `customer.list` queries.
 
-mod support;
-
 use crm_proj_customers::{CustomersProjection, LifecycleStage};
+use crm_proj_testkit::*;
 use crm_projector::Projection;
 use serde_json::json;
-use support::*;
 
 fn projection() -> CustomersProjection {
     let mut projection = CustomersProjection::new();

@@ -2,18 +2,16 @@
 //! never panic the projection, the store it writes rebuilds exactly the live model, and the
 //! counts match a plain recount of the events.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use crm_domain::types::LeadStatus;
 use crm_domain::{Event, Month};
 use crm_proj_funnel::FunnelProjection;
+use crm_proj_testkit::*;
 use crm_projector::{EventEnvelope, Projection};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::json;
-use support::*;
 
 const STREAMS: u32 = 1024;
 const COMMANDS_PER_STREAM_MAX: usize = 120;

@@ -1,14 +1,12 @@
 //! The funnel's counting rules, one behaviour per test, events built directly.
 
-mod support;
-
 use crm_domain::event::*;
 use crm_domain::types::LeadSource;
 use crm_domain::{Event, Money, Month, Timestamp};
 use crm_proj_funnel::{FunnelProjection, FunnelView, StageView};
+use crm_proj_testkit::*;
 use crm_projector::{Projection, QueryError};
 use serde_json::json;
-use support::*;
 use uuid::Uuid;
 
 /// Events at given days of November 2026 (fractional days as hours).

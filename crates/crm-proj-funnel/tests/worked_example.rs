@@ -1,13 +1,11 @@
 //! `domain.md`'s worked example through the funnel, overall and for November 2026, by the
 //! typed API and by the `funnel.get` query.
 
-mod support;
-
 use crm_domain::Month;
 use crm_proj_funnel::{FunnelProjection, FunnelView};
+use crm_proj_testkit::*;
 use crm_projector::Projection;
 use serde_json::json;
-use support::*;
 
 fn projection() -> FunnelProjection {
     let mut projection = FunnelProjection::new();

@@ -226,18 +226,7 @@ impl<P: Projection> Projector<P> {
     ) -> Result<u64, ProjectorError> {
         let head = self.source.head().await?;
         while self.position() < head {
-            let from = self.position() + 1;
-            let records = self
-                .source
-                .read(from, self.config.catch_up_page_events_max)
-                .await?;
-            if records.is_empty() {
-                return Err(ProjectorError::MissingPosition {
-                    position: from,
-                    head,
-                });
-            }
-            self.apply_records(&records)?;
+            self.apply_next_page(head).await?;
             self.commit(flush)?;
             progress(self.position(), head);
         }
@@ -251,19 +240,12 @@ impl<P: Projection> Projector<P> {
         mut progress: impl FnMut(u64, u64),
     ) -> Result<u64, ProjectorError> {
         let head = self.source.head().await?;
+        self.update_status(|s| {
+            s.state = ProjectorState::Rebuilding;
+            s.log_head = head;
+        });
         while self.position() < head {
-            let from = self.position() + 1;
-            let records = self
-                .source
-                .read(from, self.config.catch_up_page_events_max)
-                .await?;
-            if records.is_empty() {
-                return Err(ProjectorError::MissingPosition {
-                    position: from,
-                    head,
-                });
-            }
-            self.apply_records(&records)?;
+            self.apply_next_page(head).await?;
             progress(self.position(), head);
         }
         let (changes, position) = {
@@ -278,6 +260,22 @@ impl<P: Projection> Projector<P> {
             s.state = ProjectorState::Starting;
         });
         Ok(position)
+    }
+
+    /// Reads and applies the next page of the log; the log must hold events up to `head`.
+    async fn apply_next_page(&mut self, head: u64) -> Result<(), ProjectorError> {
+        let from = self.position() + 1;
+        let records = self
+            .source
+            .read(from, self.config.catch_up_page_events_max)
+            .await?;
+        if records.is_empty() {
+            return Err(ProjectorError::MissingPosition {
+                position: from,
+                head,
+            });
+        }
+        self.apply_records(&records)
     }
 
     /// Applies records that continue the model exactly; earlier ones are skipped.

@@ -1,7 +1,6 @@
-//! Test support: a log of envelopes built from event structs, a store that applies drained
-//! changes, and random valid event streams made by `decide`/`evolve` on random commands.
-
-#![allow(dead_code)]
+//! Test support for read models: a log of envelopes built from event structs, a store that
+//! applies drained changes, random valid event streams made by `decide`/`evolve` on random
+//! commands, arbitrary event streams, and the worked example of `shared/domain.md`.
 
 use std::collections::BTreeMap;
 
