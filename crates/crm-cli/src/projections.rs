@@ -14,7 +14,7 @@ use crm_proj_customers::CustomersProjection;
 use crm_proj_funnel::FunnelProjection;
 use crm_proj_kpis::KpiProjection;
 use crm_projector::{
-    rebuild_into, swap_into_place, LogSource, Projection, Projector, ProjectorConfig, QueryTarget,
+    rebuild_into, versions, LogSource, Projection, Projector, ProjectorConfig, QueryTarget,
 };
 use crm_wire::Subjects;
 
@@ -78,7 +78,7 @@ pub fn start(
     Ok((targets, tasks))
 }
 
-fn spawn<P: Projection>(
+fn spawn<P: Projection + Default>(
     projection: P,
     dir: &Path,
     client: &async_nats::Client,
@@ -86,7 +86,7 @@ fn spawn<P: Projection>(
     config: ProjectorConfig,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<(Arc<dyn QueryTarget>, JoinHandle<()>)> {
-    let projector = Projector::open(projection, dir, source, config)
+    let projector = Projector::open_root(projection, dir, source, config)
         .with_context(|| format!("opening the projection store {}", dir.display()))?;
     let handle = projector.handle();
     let client = client.clone();
@@ -99,14 +99,11 @@ fn spawn<P: Projection>(
     Ok((Arc::new(handle), task))
 }
 
-/// Rebuilds `name` from the log into a new store beside the live one, then swaps it in.
+/// Rebuilds `name` from the log into the next store version beside the live one, then makes
+/// it current (an atomic rename) and removes the old one.
 pub async fn rebuild(name: &str, data_dir: &Path, source: LogSource) -> anyhow::Result<()> {
-    let live = store_dir(data_dir, name);
-    let fresh = live.with_extension("rebuild");
-    if fresh.exists() {
-        std::fs::remove_dir_all(&fresh)?;
-    }
-    std::fs::create_dir_all(live.parent().unwrap_or(data_dir))?;
+    let root = store_dir(data_dir, name);
+    let (version, fresh) = versions::next_dir(&root)?;
     let started = Instant::now();
     let mut last_report = Instant::now();
     let progress = move |position: u64, head: u64| {
@@ -128,8 +125,9 @@ pub async fn rebuild(name: &str, data_dir: &Path, source: LogSource) -> anyhow::
         other => bail!("unknown projection `{other}`; known: {}", NAMES.join(", ")),
     }
     .with_context(|| format!("rebuilding {name}"))?;
-    swap_into_place(&live, &fresh)
-        .with_context(|| format!("swapping {} into place", fresh.display()))?;
+    versions::make_current(&root, &version)
+        .with_context(|| format!("making {} current", fresh.display()))?;
+    versions::remove_stale(&root)?;
     info!(
         projection = name,
         position = report.position,

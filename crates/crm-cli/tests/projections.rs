@@ -260,8 +260,9 @@ async fn the_worked_example_over_nats_gives_every_expected_figure() {
 }
 
 fn live_hash(data_dir: &Path, name: &str) -> String {
-    let store =
-        crm_projector::ProjectionStore::open(&data_dir.join("projections").join(name)).unwrap();
+    let root = data_dir.join("projections").join(name);
+    let current = crm_projector::versions::current_dir(&root).unwrap();
+    let store = crm_projector::ProjectionStore::open(&current).unwrap();
     store
         .canonical_hash()
         .unwrap()
@@ -379,5 +380,83 @@ async fn a_projector_killed_mid_batch_recovers_to_exactly_a_rebuild() {
     assert_eq!(
         live, rebuilt,
         "the killed-and-restarted model equals a rebuild"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_rebuild_swaps_in_without_downtime_and_equals_an_offline_rebuild() {
+    let nats = NatsServer::start().unwrap();
+    let dir = TempDataDir::new().unwrap();
+    let mut service = serve(dir.path(), &nats.url(), "customers,funnel,kpis");
+    let client = nats.connect().await;
+    let mut caller = Caller {
+        client: client.clone(),
+        last_position: 0,
+    };
+    for n in 0..300u128 {
+        caller
+            .send(
+                "customer.RegisterCustomer",
+                json!({"customer_id": id(50_000 + n), "name": "C"}),
+            )
+            .await;
+    }
+    let reply = client
+        .request("crm.projector.kpis.rebuild", "".into())
+        .await
+        .unwrap();
+    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["status"], "accepted", "{reply}");
+    // Writes and reads go on while the rebuild runs; every read is a whole model.
+    let mut completed = false;
+    for n in 0..300u128 {
+        caller
+            .send(
+                "customer.RegisterCustomer",
+                json!({"customer_id": id(60_000 + n), "name": "C"}),
+            )
+            .await;
+        let kpis = caller.query("kpi.get", json!({})).await;
+        let registered = kpis["kpis"]["counters"]["customers_registered"].as_u64();
+        assert!(
+            registered.is_none() || registered >= Some(301 + n as u64),
+            "{kpis}"
+        );
+        let status = client
+            .request("crm.projector.kpis.status", "".into())
+            .await
+            .unwrap();
+        let status: Value = serde_json::from_slice(&status.payload).unwrap();
+        if status["rebuilds_completed"] == 1 {
+            completed = true;
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !completed {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rebuild finished"
+        );
+        let status = client
+            .request("crm.projector.kpis.status", "".into())
+            .await
+            .unwrap();
+        let status: Value = serde_json::from_slice(&status.payload).unwrap();
+        assert!(status["rebuild"]["error"].is_null(), "{status}");
+        completed = status["rebuilds_completed"] == 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let final_reply = caller.query("kpi.get", json!({})).await;
+    service.terminate(Duration::from_secs(20)).unwrap();
+    let versions: Vec<String> = std::fs::read_dir(dir.path().join("projections").join("kpis"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('v'))
+        .collect();
+    assert_eq!(versions, vec!["v2".to_owned()], "the old version is gone");
+    assert_eq!(
+        live_hash(dir.path(), "kpis"),
+        rebuild_hash(dir.path(), "kpis"),
+        "{final_reply}"
     );
 }

@@ -10,13 +10,15 @@ mod rebuild;
 mod runtime;
 mod source;
 mod store;
+pub mod versions;
 
 pub use error::ProjectorError;
 pub use projection::{Change, EventEnvelope, Projection, QueryError};
 pub use query::{serve_queries, QueryTarget};
-pub use rebuild::{rebuild_into, swap_into_place, RebuildReport};
+pub use rebuild::{rebuild_into, RebuildReport};
 pub use runtime::{
     Applied, Projector, ProjectorConfig, ProjectorHandle, ProjectorState, ProjectorStatus,
+    RebuildProgress,
 };
 pub use source::{envelope_of, LogSource};
 pub use store::ProjectionStore;

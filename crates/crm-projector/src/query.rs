@@ -38,6 +38,8 @@ pub trait QueryTarget: Send + Sync + 'static {
     /// The answer and the position of the model it was computed from.
     fn answer(&self, query: &str, request: &Value) -> (u64, Result<Value, QueryError>);
     fn status(&self) -> ProjectorStatus;
+    /// Starts a rebuild beside the live model (design rule 11).
+    fn request_rebuild(&self) -> Result<(), String>;
 }
 
 impl<P: Projection> QueryTarget for ProjectorHandle<P> {
@@ -60,11 +62,16 @@ impl<P: Projection> QueryTarget for ProjectorHandle<P> {
     fn status(&self) -> ProjectorStatus {
         ProjectorHandle::status(self)
     }
+
+    fn request_rebuild(&self) -> Result<(), String> {
+        ProjectorHandle::request_rebuild(self)
+    }
 }
 
 enum Route {
     Query(Arc<dyn QueryTarget>, &'static str),
     Status(Arc<dyn QueryTarget>),
+    Rebuild(Arc<dyn QueryTarget>),
 }
 
 /// Serves the queries of `targets` until `shutdown` turns true.
@@ -84,6 +91,10 @@ pub async fn serve_queries(
         routes.push((
             format!("{}.projector.{}.status", subjects.prefix(), target.name()),
             Route::Status(target.clone()),
+        ));
+        routes.push((
+            format!("{}.projector.{}.rebuild", subjects.prefix(), target.name()),
+            Route::Rebuild(target.clone()),
         ));
         for (subject, route) in routes {
             let subscriber = client
@@ -114,6 +125,13 @@ pub async fn serve_queries(
                     serde_json::to_value(target.status()).unwrap_or(Value::Null),
                     None,
                 ),
+                Route::Rebuild(target) => match target.request_rebuild() {
+                    Ok(()) => (json!({"status": "accepted", "rebuild": "started"}), None),
+                    Err(reason) => (
+                        json!({"status": "rejected", "code": ErrorCode::InvalidTransition, "message": reason}),
+                        Some((ErrorCode::InvalidTransition, reason)),
+                    ),
+                },
             };
             respond(&client, &message, body, error).await;
         });

@@ -1,6 +1,7 @@
-//! Rebuilds (design rule 11): a read model is built from the log into a new store beside the
-//! live one, with batched writes, checkpoints every page and no per-event flush, reporting
-//! progress; `swap_into_place` then replaces the live store by renaming directories.
+//! Rebuilds (design rule 11): a read model is built from the log into a new store version
+//! beside the live one (see `versions.rs`), folded in memory and written once as a snapshot,
+//! reporting progress; making it current is an atomic rename. A running projector does the
+//! same on request (`crm.projector.<name>.rebuild`) and swaps the model in without downtime.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -52,21 +53,4 @@ pub async fn rebuild_into<P: Projection>(
         events_per_second: applied as f64 / elapsed.as_secs_f64().max(1e-9),
         store_hash: projector.store().canonical_hash()?,
     })
-}
-
-/// Replaces the store at `live` by the rebuilt one at `rebuilt`: the old store is renamed
-/// aside first, so a crash leaves either the old or the new store in place, never a mix.
-pub fn swap_into_place(live: &Path, rebuilt: &Path) -> std::io::Result<()> {
-    let aside = live.with_extension("replaced");
-    if aside.exists() {
-        std::fs::remove_dir_all(&aside)?;
-    }
-    if live.exists() {
-        std::fs::rename(live, &aside)?;
-    }
-    std::fs::rename(rebuilt, live)?;
-    if aside.exists() {
-        std::fs::remove_dir_all(&aside)?;
-    }
-    Ok(())
 }

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
 use futures::{FutureExt, StreamExt};
 use serde::Serialize;
-use tokio::sync::watch;
+use std::path::PathBuf;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
 use crm_domain::Timestamp;
@@ -24,6 +27,7 @@ use crm_wire::{Subjects, HEADER_POSITION};
 use crate::projection::{EventEnvelope, Projection};
 use crate::source::{envelope_of, LogSource};
 use crate::store::ProjectionStore;
+use crate::versions;
 use crate::ProjectorError;
 
 #[derive(Debug, Clone)]
@@ -82,6 +86,20 @@ pub struct ProjectorStatus {
     /// applied; 0 when caught up.
     pub lag_seconds: f64,
     pub error: Option<String>,
+    /// A rebuild running beside the live model, if any.
+    pub rebuild: Option<RebuildProgress>,
+    /// Rebuilds swapped in since this process started.
+    pub rebuilds_completed: u64,
+}
+
+/// Progress of a rebuild running beside the live model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RebuildProgress {
+    pub position: u64,
+    pub head: u64,
+    pub events_per_second: f64,
+    pub eta_seconds: f64,
+    pub error: Option<String>,
 }
 
 /// The model and the position it reflects, always updated together.
@@ -95,6 +113,7 @@ pub struct ProjectorHandle<P> {
     applied: Arc<RwLock<Applied<P>>>,
     position: watch::Receiver<u64>,
     status: Arc<Mutex<ProjectorStatus>>,
+    rebuild: mpsc::Sender<()>,
 }
 
 impl<P> Clone for ProjectorHandle<P> {
@@ -103,6 +122,7 @@ impl<P> Clone for ProjectorHandle<P> {
             applied: self.applied.clone(),
             position: self.position.clone(),
             status: self.status.clone(),
+            rebuild: self.rebuild.clone(),
         }
     }
 }
@@ -124,6 +144,16 @@ impl<P: Projection> ProjectorHandle<P> {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+
+    /// Asks the running projector to rebuild its model beside the live one and swap it in.
+    pub fn request_rebuild(&self) -> Result<(), String> {
+        if self.status().rebuild.is_some() {
+            return Err("a rebuild is already running".to_owned());
+        }
+        self.rebuild
+            .try_send(())
+            .map_err(|_| "a rebuild is already requested".to_owned())
+    }
 }
 
 pub struct Projector<P: Projection> {
@@ -138,6 +168,11 @@ pub struct Projector<P: Projection> {
     applied_recorded_at: Timestamp,
     /// recorded-at of the newest event seen on the stream, for the lag in seconds.
     newest_recorded_at: Timestamp,
+    /// The directory holding the store versions, when opened with `open_root`.
+    root: Option<PathBuf>,
+    rebuild_tx: mpsc::Sender<()>,
+    rebuild_rx: mpsc::Receiver<()>,
+    rebuild_task: Option<RebuildTask<P>>,
 }
 
 impl<P: Projection> Projector<P> {
@@ -170,6 +205,7 @@ impl<P: Projection> Projector<P> {
         let name = projection.name();
         info!(projection = name, checkpoint, "projection restored");
         let (position_tx, _) = watch::channel(checkpoint);
+        let (rebuild_tx, rebuild_rx) = mpsc::channel(1);
         Ok(Projector {
             name,
             store,
@@ -186,12 +222,37 @@ impl<P: Projection> Projector<P> {
                 lag_events: 0,
                 lag_seconds: 0.0,
                 error: None,
+                rebuild: None,
+                rebuilds_completed: 0,
             })),
             source,
             config,
             applied_recorded_at: Timestamp::default(),
             newest_recorded_at: Timestamp::default(),
+            root: None,
+            rebuild_tx,
+            rebuild_rx,
+            rebuild_task: None,
         })
+    }
+
+    /// Opens the live store version under `root` (see `versions.rs`); such a projector can
+    /// rebuild itself without downtime.
+    pub fn open_root(
+        projection: P,
+        root: &Path,
+        source: LogSource,
+        config: ProjectorConfig,
+    ) -> Result<Projector<P>, ProjectorError> {
+        let io = |e: std::io::Error| ProjectorError::CorruptStore {
+            path: root.display().to_string(),
+            reason: e.to_string(),
+        };
+        let dir = versions::current_dir(root).map_err(io)?;
+        versions::remove_stale(root).map_err(io)?;
+        let mut projector = Projector::open(projection, &dir, source, config)?;
+        projector.root = Some(root.to_owned());
+        Ok(projector)
     }
 
     pub fn handle(&self) -> ProjectorHandle<P> {
@@ -199,6 +260,7 @@ impl<P: Projection> Projector<P> {
             applied: self.applied.clone(),
             position: self.position_tx.subscribe(),
             status: self.status.clone(),
+            rebuild: self.rebuild_tx.clone(),
         }
     }
 
@@ -260,6 +322,24 @@ impl<P: Projection> Projector<P> {
             s.state = ProjectorState::Starting;
         });
         Ok(position)
+    }
+
+    /// Applies the log up to exactly `target` and commits, flushed.
+    pub async fn catch_up_until(&mut self, target: u64) -> Result<(), ProjectorError> {
+        while self.position() < target {
+            let from = self.position() + 1;
+            let want =
+                ((target - self.position()) as usize).min(self.config.catch_up_page_events_max);
+            let records = self.source.read(from, want).await?;
+            if records.is_empty() {
+                return Err(ProjectorError::MissingPosition {
+                    position: from,
+                    head: target,
+                });
+            }
+            self.apply_records(&records)?;
+        }
+        self.commit(true)
     }
 
     /// Reads and applies the next page of the log; the log must hold events up to `head`.
@@ -331,7 +411,9 @@ impl<P: Projection> Projector<P> {
             s.error = Some(error.to_string());
         });
     }
+}
 
+impl<P: Projection + Default> Projector<P> {
     /// Runs until `shutdown` turns true, or a fault that needs an operator (an unknown event
     /// type or version, a damaged record, a store error): then the status says `failed`.
     pub async fn run(
@@ -413,6 +495,15 @@ impl<P: Projection> Projector<P> {
                     }
                     continue;
                 }
+                Some(()) = self.rebuild_rx.recv(), if self.rebuild_task.is_none() => {
+                    self.start_rebuild();
+                    continue;
+                }
+                finished = rebuild_finished(&mut self.rebuild_task), if self.rebuild_task.is_some() => {
+                    self.rebuild_task = None;
+                    self.finish_rebuild(finished).await?;
+                    continue;
+                }
                 _ = crate::stopped(shutdown) => return Ok(()),
             };
             last_message = Instant::now();
@@ -486,6 +577,124 @@ impl<P: Projection> Projector<P> {
     }
 }
 
+impl<P: Projection + Default> Projector<P> {
+    /// Starts building a fresh model from the log in the next store version, beside the live
+    /// one, which keeps applying events and answering queries meanwhile.
+    fn start_rebuild(&mut self) {
+        let Some(root) = self.root.clone() else {
+            self.update_status(|s| {
+                s.rebuild = Some(RebuildProgress {
+                    position: 0,
+                    head: 0,
+                    events_per_second: 0.0,
+                    eta_seconds: 0.0,
+                    error: Some("this projector was not opened with store versions".to_owned()),
+                })
+            });
+            return;
+        };
+        let (source, config, status) = (
+            self.source.clone(),
+            self.config.clone(),
+            self.status.clone(),
+        );
+        let name = self.name;
+        info!(projection = name, "rebuild started beside the live model");
+        self.update_status(|s| {
+            s.rebuild = Some(RebuildProgress {
+                position: 0,
+                head: s.log_head,
+                events_per_second: 0.0,
+                eta_seconds: 0.0,
+                error: None,
+            })
+        });
+        self.rebuild_task = Some(tokio::spawn(async move {
+            let (version, dir) =
+                versions::next_dir(&root).map_err(|e| ProjectorError::CorruptStore {
+                    path: root.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            let mut fresh = Projector::open(P::default(), &dir, source, config)?;
+            let started = Instant::now();
+            fresh
+                .build_snapshot(|position, head| {
+                    let rate = position as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
+                    status.rebuild = Some(RebuildProgress {
+                        position,
+                        head,
+                        events_per_second: rate,
+                        eta_seconds: head.saturating_sub(position) as f64 / rate.max(1.0),
+                        error: None,
+                    });
+                })
+                .await?;
+            Ok((fresh, version))
+        }));
+    }
+
+    /// Brings the rebuilt model to the live position and swaps it in: between two batches,
+    /// under the model's write lock, so no query sees a half-built model.
+    async fn finish_rebuild(
+        &mut self,
+        finished: Result<Result<(Projector<P>, String), ProjectorError>, tokio::task::JoinError>,
+    ) -> Result<(), ProjectorError> {
+        let (mut fresh, version) = match finished {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => return self.rebuild_failed(e.to_string()),
+            Err(e) => return self.rebuild_failed(e.to_string()),
+        };
+        self.catch_up_live().await?;
+        let target = self.position();
+        if let Err(e) = fresh.catch_up_until(target).await {
+            return self.rebuild_failed(e.to_string());
+        }
+        let Projector { store, applied, .. } = fresh;
+        let rebuilt = match Arc::try_unwrap(applied) {
+            Ok(lock) => lock.into_inner().unwrap_or_else(|e| e.into_inner()),
+            Err(_) => return self.rebuild_failed("the rebuilt model is still shared".to_owned()),
+        };
+        assert_eq!(
+            rebuilt.position, target,
+            "a rebuilt model swaps in at the live position"
+        );
+        let root = self.root.clone().unwrap_or_default();
+        versions::make_current(&root, &version).map_err(|e| ProjectorError::CorruptStore {
+            path: root.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        {
+            let mut live = self.applied.write().unwrap_or_else(|e| e.into_inner());
+            live.model = rebuilt.model;
+        }
+        let old = std::mem::replace(&mut self.store, store);
+        drop(old);
+        if let Err(e) = versions::remove_stale(&root) {
+            warn!(error = %e, "old store version not removed");
+        }
+        info!(projection = self.name, position = target, version = %version, "rebuilt model swapped in");
+        self.update_status(|s| {
+            s.rebuild = None;
+            s.rebuilds_completed += 1;
+        });
+        Ok(())
+    }
+
+    fn rebuild_failed(&mut self, reason: String) -> Result<(), ProjectorError> {
+        warn!(projection = self.name, error = %reason, "rebuild failed; the live model stays");
+        self.update_status(|s| {
+            if let Some(progress) = s.rebuild.as_mut() {
+                progress.error = Some(reason.clone());
+            }
+        });
+        if let Some(root) = &self.root {
+            let _ = versions::remove_stale(root);
+        }
+        Ok(())
+    }
+}
+
 fn position_header(message: &jetstream::Message) -> Option<u64> {
     message
         .headers
@@ -494,4 +703,17 @@ fn position_header(message: &jetstream::Message) -> Option<u64> {
         .as_str()
         .parse()
         .ok()
+}
+
+/// A rebuild running beside the live model: the fresh projector and its store version.
+type RebuildTask<P> = JoinHandle<Result<(Projector<P>, String), ProjectorError>>;
+
+type RebuildOutcome<P> =
+    Result<Result<(Projector<P>, String), ProjectorError>, tokio::task::JoinError>;
+
+async fn rebuild_finished<P: Projection>(task: &mut Option<RebuildTask<P>>) -> RebuildOutcome<P> {
+    match task.as_mut() {
+        Some(task) => task.await,
+        None => std::future::pending().await,
+    }
 }
