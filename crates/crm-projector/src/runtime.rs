@@ -392,6 +392,13 @@ impl<P: Projection> Projector<P> {
         Ok(())
     }
 
+    fn status(&self) -> ProjectorStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn update_status(&self, f: impl FnOnce(&mut ProjectorStatus)) {
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut status);
@@ -429,6 +436,16 @@ impl<P: Projection + Default> Projector<P> {
                     Err(e) if e.is_fatal() => {
                         self.fail(&e);
                         return Err(e);
+                    }
+                    Err(ProjectorError::Nats { operation: "get stream", .. })
+                        if self.status().state == ProjectorState::Starting =>
+                    {
+                        // At first start the tailer creates the stream a moment later.
+                        info!(stream = %self.config.stream_name, "waiting for the events stream");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)) => {}
+                            _ = crate::stopped(&mut shutdown) => return Ok(()),
+                        }
                     }
                     Err(e) => {
                         warn!(error = %e, "projector stalled; retrying");
