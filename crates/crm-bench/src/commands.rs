@@ -87,7 +87,18 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         let _ = closed_loop(&client, Target::Echo, in_flight, args.requests / 10).await?;
         let echo = closed_loop(&client, Target::Echo, in_flight, args.requests).await?;
         let _ = closed_loop(&client, Target::Commands, in_flight, args.requests / 10).await?;
+        let before = log.stats();
+        let started = Instant::now();
         let commands = closed_loop(&client, Target::Commands, in_flight, args.requests).await?;
+        let wall_us = started.elapsed().as_micros() as f64;
+        let after = log.stats();
+        eprintln!(
+            "in flight {in_flight}: log writer busy {:.0}% of the time (apply {:.0}%, flush {:.0}%), {:.1} appends per batch",
+            100.0 * ((after.apply_us_total + after.flush_us_total) - (before.apply_us_total + before.flush_us_total)) as f64 / wall_us,
+            100.0 * (after.apply_us_total - before.apply_us_total) as f64 / wall_us,
+            100.0 * (after.flush_us_total - before.flush_us_total) as f64 / wall_us,
+            (after.appends - before.appends) as f64 / (after.batches - before.batches).max(1) as f64,
+        );
         println!(
             "| {in_flight} | {:.0} | {:.0} | {:.0}% | {} / {} | {} / {} |",
             echo.per_second,
