@@ -236,3 +236,46 @@ async fn serve_without_a_nats_url_starts_its_own_server_and_stops_cleanly() {
     let pid_file = dir.path().join("nats").join("nats-server.pid");
     assert!(!pid_file.exists(), "the local nats-server was stopped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_serve_leaves_no_stale_nats_server_behind_after_its_restart() {
+    let dir = TempDataDir::new().unwrap();
+    let start = || {
+        let mut command = Process::new(env!("CARGO_BIN_EXE_crm"));
+        command.arg("serve").arg("--data-dir").arg(dir.path());
+        command.env("RUST_LOG", "warn");
+        let mut serve = ChildProcess::spawn(command).unwrap();
+        serve
+            .wait_for_line("crm serve ready", Duration::from_secs(30))
+            .unwrap();
+        serve
+    };
+    let pid_file = dir.path().join("nats").join("nats-server.pid");
+    let mut serve = start();
+    let first_pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    serve.kill_9().unwrap();
+    assert!(
+        std::path::Path::new(&format!("/proc/{first_pid}")).exists(),
+        "the orphan outlives crm serve"
+    );
+    let mut serve = start();
+    let second_pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(first_pid, second_pid);
+    // Gone, or a zombie waiting for whichever process reaps orphans here.
+    let state = std::fs::read_to_string(format!("/proc/{first_pid}/stat")).unwrap_or_default();
+    let running = state
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .is_some_and(|s| s != "Z");
+    assert!(!running, "the orphan was stopped: {state}");
+    serve.terminate(Duration::from_secs(20)).unwrap();
+}
