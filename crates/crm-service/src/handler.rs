@@ -58,6 +58,17 @@ pub struct CommandHandler {
     locks: StreamLocks,
 }
 
+/// One decoded command on its way to the log.
+struct Attempt<'a> {
+    command_id: Uuid,
+    hash: [u8; 32],
+    command: &'a Command,
+    stream: &'a str,
+    expected: ExpectedVersion,
+    actor: Option<String>,
+    correlation_id: Option<String>,
+}
+
 /// A refusal on its way to the caller.
 struct Refusal {
     code: ErrorCode,
@@ -171,18 +182,16 @@ impl CommandHandler {
         // Same-stream commands run one at a time; a retry of one command id targets the
         // same stream, so it is decided only after its original has finished.
         let _guard = self.locks.lock(&stream).await;
-        match self
-            .decide_and_append(
-                command_id,
-                hash,
-                &command,
-                &stream,
-                expected,
-                actor,
-                correlation_id,
-            )
-            .await
-        {
+        let attempt = Attempt {
+            command_id,
+            hash,
+            command: &command,
+            stream: &stream,
+            expected,
+            actor,
+            correlation_id,
+        };
+        match self.decide_and_append(attempt).await {
             Ok(accepted) => Ok(accepted),
             // A refusal may be a retry whose original changed the state it is decided on
             // (a second CreateLead is `already_exists`): the original's outcome answers it.
@@ -195,17 +204,16 @@ impl CommandHandler {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn decide_and_append(
-        &self,
-        command_id: Uuid,
-        hash: [u8; 32],
-        command: &Command,
-        stream: &str,
-        expected: ExpectedVersion,
-        actor: Option<String>,
-        correlation_id: Option<String>,
-    ) -> Result<Accepted, Refusal> {
+    async fn decide_and_append(&self, attempt: Attempt<'_>) -> Result<Accepted, Refusal> {
+        let Attempt {
+            command_id,
+            hash,
+            command,
+            stream,
+            expected,
+            actor,
+            correlation_id,
+        } = attempt;
         let stream = stream.to_owned();
         let cached = self.load(&stream, command.aggregate())?;
         if !expected.admits(cached.version) {
