@@ -309,6 +309,8 @@ impl<P: Projection> Projector<P> {
         while self.position() < head {
             self.apply_next_page(head).await?;
             progress(self.position(), head);
+            // A local log never makes this task wait: let the live work on this worker run.
+            tokio::task::yield_now().await;
         }
         let (changes, position) = {
             let mut applied = self.applied.write().unwrap_or_else(|e| e.into_inner());
