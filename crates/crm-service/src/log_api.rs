@@ -52,7 +52,10 @@ pub async fn serve_log_api(
                 // Reads touch the disk: keep them off the async workers.
                 tokio::spawn(async move {
                     let payload = message.payload.clone();
-                    let answer = tokio::task::spawn_blocking(move || read(&log, &payload)).await;
+                    // A reply above the server's max_payload would make the server drop this
+                    // connection (and every subscription on it): pages are cut by bytes too.
+                    let reply_bytes_max = reply_bytes_max(&client);
+                    let answer = tokio::task::spawn_blocking(move || read(&log, &payload, reply_bytes_max)).await;
                     match answer {
                         Ok(Ok((content_type, body))) => respond(&client, &message, content_type, None, body).await,
                         Ok(Err((code, text))) => {
@@ -71,7 +74,19 @@ pub async fn serve_log_api(
 
 type ReadAnswer = Result<(&'static str, Vec<u8>), (ErrorCode, String)>;
 
-fn read(log: &EventLog, body: &[u8]) -> ReadAnswer {
+/// The largest reply body this connection may publish, with room for headers.
+pub(crate) fn reply_bytes_max(client: &Client) -> usize {
+    client
+        .server_info()
+        .max_payload
+        .saturating_sub(REPLY_HEADER_BYTES_MAX)
+        .max(64 * 1024)
+}
+
+/// Room left for reply headers under the server's max_payload.
+const REPLY_HEADER_BYTES_MAX: usize = 8 * 1024;
+
+fn read(log: &EventLog, body: &[u8], reply_bytes_max: usize) -> ReadAnswer {
     if body.len() > LOG_REQUEST_BYTES_MAX {
         return Err((
             ErrorCode::PayloadTooLarge,
@@ -98,12 +113,17 @@ fn read(log: &EventLog, body: &[u8]) -> ReadAnswer {
     match request.format.unwrap_or_default() {
         LogReadFormat::Bincode => {
             let mut encoded = Vec::with_capacity(records.len());
+            let mut bytes = 0;
             for record in &records {
-                encoded.push(
-                    record
-                        .encode()
-                        .map_err(|e| (ErrorCode::Unavailable, e.to_string()))?,
-                );
+                let record = record
+                    .encode()
+                    .map_err(|e| (ErrorCode::Unavailable, e.to_string()))?;
+                // Each record costs its bytes plus a length prefix; always at least one.
+                bytes += record.len() + 10;
+                if bytes > reply_bytes_max && !encoded.is_empty() {
+                    break;
+                }
+                encoded.push(record);
             }
             let reply = LogReadReply {
                 head,
@@ -112,10 +132,17 @@ fn read(log: &EventLog, body: &[u8]) -> ReadAnswer {
             Ok((BINCODE_CONTENT_TYPE, reply.encode()))
         }
         LogReadFormat::Json => {
-            let events = records
-                .iter()
-                .map(json_event)
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut events = Vec::with_capacity(records.len());
+            let mut bytes = 64;
+            for record in &records {
+                let event = serde_json::to_value(json_event(record)?)
+                    .map_err(|e| (ErrorCode::Unavailable, e.to_string()))?;
+                bytes += event.to_string().len() + 1;
+                if bytes > reply_bytes_max && !events.is_empty() {
+                    break;
+                }
+                events.push(event);
+            }
             let body = serde_json::to_vec(&serde_json::json!({"head": head, "events": events}))
                 .map_err(|e| (ErrorCode::Unavailable, e.to_string()))?;
             Ok((JSON_CONTENT_TYPE, body))

@@ -494,3 +494,55 @@ async fn jetstream_holds_every_event_in_position_order_after_ten_thousand_mixed_
         assert!(message.subject.as_str().starts_with("crm.evt."));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_page_above_the_nats_payload_limit_is_cut_and_the_service_stays_connected() {
+    let h = Harness::start().await;
+    let subject = "s".repeat(2000);
+    for n in 0..700u128 {
+        h.send(
+            "ticket.OpenTicket",
+            Uuid::now_v7(),
+            json!({"ticket_id": id(900_000 + n), "customer_id": id(1), "subject": subject, "category": "question", "priority": "low", "channel": "web"}),
+        )
+        .await
+        .assert_accepted();
+    }
+    for format in ["bincode", "json"] {
+        let request = json!({"from": 1, "max": 1000, "format": format});
+        let reply = tokio::time::timeout(
+            Duration::from_secs(10),
+            h.client
+                .request("crm.log.read", serde_json::to_vec(&request).unwrap().into()),
+        )
+        .await
+        .expect("a reply, not a dropped connection")
+        .unwrap();
+        assert!(
+            reply.payload.len() <= h.client.server_info().max_payload,
+            "{format}"
+        );
+        let count = if format == "json" {
+            let page: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+            page["events"].as_array().unwrap().len()
+        } else {
+            crm_wire::LogReadReply::decode(&reply.payload)
+                .unwrap()
+                .records
+                .len()
+        };
+        assert!(
+            count > 0 && count < 700,
+            "{format}: a page cut by bytes, got {count}"
+        );
+    }
+    // The connection survived: commands still work.
+    h.send(
+        "lead.CreateLead",
+        Uuid::now_v7(),
+        json!({"lead_id": id(77), "name": "Ada", "source": "web"}),
+    )
+    .await
+    .assert_accepted();
+    h.shutdown().await;
+}
