@@ -36,6 +36,19 @@ impl StateCache {
         self.lock().put(stream, cached);
     }
 
+    /// Caches a state read from the log unless a newer one is already cached: a reader that
+    /// does not hold the stream's lock (a lead command reading its pipeline) may finish after
+    /// a writer cached a later version.
+    pub fn put_if_newer(&self, stream: String, cached: Cached) {
+        let mut entries = self.lock();
+        if entries
+            .peek(&stream)
+            .is_none_or(|current| current.version < cached.version)
+        {
+            entries.put(stream, cached);
+        }
+    }
+
     pub fn remove(&self, stream: &str) {
         self.lock().pop(stream);
     }
@@ -117,6 +130,20 @@ mod tests {
             task.await.unwrap();
         }
         assert_eq!(locks.len(), 0);
+    }
+
+    #[test]
+    fn a_late_reader_never_replaces_a_newer_state() {
+        let cache = StateCache::new(4);
+        let at = |version| Cached {
+            state: State::Pipeline(None),
+            version,
+        };
+        cache.put("pipeline-x".into(), at(5));
+        cache.put_if_newer("pipeline-x".into(), at(4));
+        assert_eq!(cache.get("pipeline-x").map(|c| c.version), Some(5));
+        cache.put_if_newer("pipeline-x".into(), at(6));
+        assert_eq!(cache.get("pipeline-x").map(|c| c.version), Some(6));
     }
 
     #[test]

@@ -280,6 +280,14 @@ impl CommandHandler {
             causation_id: None,
             streams,
         };
+        // The other streams a decision writes (the customer a WinLead registers) are locked
+        // too, so no command on them reads and caches their state around this append. Only
+        // creating commands write a second stream, and none of them takes a lead's lock, so
+        // the order lead -> customer cannot deadlock.
+        let mut other_guards = Vec::new();
+        for other in decision.appends.iter().skip(1) {
+            other_guards.push(self.locks.lock(&other.stream).await);
+        }
         let outcome = match self.log.append(append).await {
             Ok(outcome) => outcome,
             Err(error) => return Err(self.append_refusal(error, &stream, cached.version)),
@@ -348,7 +356,7 @@ impl CommandHandler {
             }
         }
         let cached = Cached { state, version };
-        self.cache.put(stream.to_owned(), cached.clone());
+        self.cache.put_if_newer(stream.to_owned(), cached.clone());
         Ok(cached)
     }
 
