@@ -181,15 +181,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..HandlerConfig::default()
         },
     );
+    // Commands stop first; the tailer, projectors and responders once the log is published.
+    let (stop_commands_tx, stop_commands_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let commands = tokio::spawn(serve_commands(
+    let mut commands = tokio::spawn(serve_commands(
         client.clone(),
         handler,
         ServiceConfig {
             in_flight_max: args.in_flight_max,
             ..ServiceConfig::default()
         },
-        stop_rx.clone(),
+        stop_commands_rx,
     ));
     let tailer = Tailer::new(
         log.clone(),
@@ -199,7 +201,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..TailerConfig::default()
         },
     );
-    let tailer = tokio::spawn(tailer.run(stop_rx.clone()));
+    let mut published = tailer.status();
+    let mut tailer = tokio::spawn(tailer.run(stop_rx.clone()));
     let log_api = tokio::spawn(serve_log_api(
         client.clone(),
         log.clone(),
@@ -237,31 +240,71 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     info!(nats_url = %nats_url, "crm serve ready");
 
-    wait_for_stop_signal().await?;
-    info!("stopping: no new commands, finishing those in flight");
-    let _ = stop_tx.send(true);
-    match commands.await {
-        Ok(Err(e)) => error!(error = %e, "command service ended with an error"),
-        Err(e) => error!(error = %e, "command service task failed"),
-        Ok(Ok(())) => {}
+    // Run until a stop signal; a command service or tailer that ends on its own is a fault
+    // that must not go unnoticed (commands unanswered, events unpublished).
+    let fault = tokio::select! {
+        signal = wait_for_stop_signal() => { signal?; None }
+        ended = &mut commands => Some(format!("the command service ended: {}", task_outcome(ended))),
+        ended = &mut tailer => Some(format!("the tailer ended: {}", task_outcome(ended))),
+    };
+    if let Some(fault) = &fault {
+        error!(fault = %fault, "stopping");
     }
+    info!("stopping: no new commands, finishing those in flight");
+    let _ = stop_commands_tx.send(true);
+    if !commands.is_finished() || fault.is_none() {
+        match tokio::time::timeout(Duration::from_secs(30), &mut commands).await {
+            Ok(ended) => info!(outcome = %task_outcome(ended), "command service stopped"),
+            Err(_) => error!("the command service did not stop within 30 s"),
+        }
+    }
+    // Let the tailer publish what the last commands appended before it stops.
+    let head = log.head();
+    let drained = tokio::time::timeout(
+        Duration::from_secs(5),
+        published.wait_for(|status| status.published >= head || status.failed.is_some()),
+    )
+    .await;
+    if drained.is_err() {
+        error!(
+            head,
+            "the tailer did not publish up to the head within 5 s; it resumes at the next start"
+        );
+    }
+    let _ = stop_tx.send(true);
     for task in projector_tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), queries).await;
-    log.shutdown().await;
     for (name, task) in [("tailer", tailer), ("log API", log_api)] {
+        if task.is_finished() && name == "tailer" && fault.is_some() {
+            continue;
+        }
         match tokio::time::timeout(Duration::from_secs(5), task).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => error!(task = name, error = %e, "ended with an error"),
-            Ok(Err(e)) => error!(task = name, error = %e, "task failed"),
+            Ok(ended) => info!(task = name, outcome = %task_outcome(ended), "stopped"),
             Err(_) => error!(task = name, "did not stop within 5 s"),
         }
     }
+    log.shutdown().await;
     let _ = client.flush().await;
     drop(local);
-    info!(head = log.head(), "stopped cleanly");
-    Ok(())
+    match fault {
+        None => {
+            info!(head = log.head(), "stopped cleanly");
+            Ok(())
+        }
+        Some(fault) => bail!(fault),
+    }
+}
+
+fn task_outcome<E: std::fmt::Display>(
+    ended: Result<Result<(), E>, tokio::task::JoinError>,
+) -> String {
+    match ended {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(e) => format!("task failed: {e}"),
+    }
 }
 
 async fn wait_for_stop_signal() -> anyhow::Result<()> {

@@ -90,6 +90,8 @@ pub struct ProjectorStatus {
     pub rebuild: Option<RebuildProgress>,
     /// Rebuilds swapped in since this process started.
     pub rebuilds_completed: u64,
+    /// Why the last rebuild failed, if it did (the live model stayed).
+    pub last_rebuild_error: Option<String>,
 }
 
 /// Progress of a rebuild running beside the live model.
@@ -224,6 +226,7 @@ impl<P: Projection> Projector<P> {
                 error: None,
                 rebuild: None,
                 rebuilds_completed: 0,
+                last_rebuild_error: None,
             })),
             source,
             config,
@@ -381,6 +384,15 @@ impl<P: Projection> Projector<P> {
         Ok(())
     }
 
+    /// Commits what was applied but not yet stored, if anything.
+    fn commit_applied(&mut self) -> Result<(), ProjectorError> {
+        let stored = self.status().checkpoint;
+        if self.position() > stored {
+            self.commit(true)?;
+        }
+        Ok(())
+    }
+
     /// Stores the changes since the last commit with the checkpoint, atomically.
     fn commit(&mut self, flush: bool) -> Result<(), ProjectorError> {
         let (changes, position) = {
@@ -433,7 +445,14 @@ impl<P: Projection + Default> Projector<P> {
         let span = info_span!("projector", projection = self.name);
         async move {
             loop {
-                match self.run_once(&client, &mut shutdown).await {
+                let result = self.run_once(&client, &mut shutdown).await;
+                // Events applied before an error or a stop are contiguous: store them, so the
+                // checkpoint (and read-your-writes) never lags the model after a restart.
+                if let Err(e) = self.commit_applied() {
+                    self.fail(&e);
+                    return Err(e);
+                }
+                match result {
                     Ok(()) => return Ok(()),
                     Err(e) if e.is_fatal() => {
                         self.fail(&e);
@@ -664,7 +683,11 @@ impl<P: Projection + Default> Projector<P> {
             Ok(Err(e)) => return self.rebuild_failed(e.to_string()),
             Err(e) => return self.rebuild_failed(e.to_string()),
         };
-        self.catch_up_live().await?;
+        if let Err(e) = self.catch_up_live().await {
+            // The live model is fine; only this rebuild is lost (a later request starts anew).
+            self.rebuild_failed(e.to_string())?;
+            return Err(e);
+        }
         let target = self.position();
         if let Err(e) = fresh.catch_up_until(target).await {
             return self.rebuild_failed(e.to_string());
@@ -696,6 +719,7 @@ impl<P: Projection + Default> Projector<P> {
         self.update_status(|s| {
             s.rebuild = None;
             s.rebuilds_completed += 1;
+            s.last_rebuild_error = None;
         });
         Ok(())
     }
@@ -703,9 +727,8 @@ impl<P: Projection + Default> Projector<P> {
     fn rebuild_failed(&mut self, reason: String) -> Result<(), ProjectorError> {
         warn!(projection = self.name, error = %reason, "rebuild failed; the live model stays");
         self.update_status(|s| {
-            if let Some(progress) = s.rebuild.as_mut() {
-                progress.error = Some(reason.clone());
-            }
+            s.rebuild = None;
+            s.last_rebuild_error = Some(reason.clone());
         });
         if let Some(root) = &self.root {
             let _ = versions::remove_stale(root);

@@ -15,6 +15,8 @@ pub enum ServiceError {
         stream_position: u64,
         log_head: u64,
     },
+    #[error("JetStream stream {stream} holds no messages but has reached sequence {last_sequence}: it was purged or its messages expired; delete and recreate it to republish the log")]
+    StreamEmptied { stream: String, last_sequence: u64 },
     #[error("event log: {0}")]
     Log(#[from] crm_eventlog::LogError),
     #[error("record at position {position} cannot be published: {reason}")]

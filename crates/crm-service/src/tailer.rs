@@ -97,7 +97,21 @@ impl Tailer {
 
     async fn run_inner(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ServiceError> {
         let stream = self.ensure_stream().await?;
-        let mut tip = self.tip(&stream).await?;
+        let mut tip = loop {
+            match self.tip(&stream).await {
+                Ok(tip) => break tip,
+                Err(e @ ServiceError::StreamEmptied { .. }) => return Err(e),
+                Err(e) => {
+                    warn!(error = %e, "cannot read the stream's tip yet; retrying");
+                    self.status.send_modify(|s| s.failed = Some(e.to_string()));
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)) => {}
+                        _ = crate::stopped(shutdown) => return Ok(()),
+                    }
+                }
+            }
+        };
+        self.status.send_modify(|s| s.failed = None);
         info!(stream = %self.config.stream_name, published = tip.position, head = self.log.head(), "tailer resuming");
         let mut head_rx = self.log.subscribe_head();
         loop {
@@ -168,6 +182,14 @@ impl Tailer {
             .map_err(|e| js_error("stream info")(&e))?;
         let sequence = info.state.last_sequence;
         if info.state.messages == 0 {
+            if sequence > 0 {
+                // Purged or expired: what it held is unknown, and republishing the whole log
+                // would hand consumers every event again. An operator decides.
+                return Err(ServiceError::StreamEmptied {
+                    stream: self.config.stream_name.clone(),
+                    last_sequence: sequence,
+                });
+            }
             return Ok(Tip {
                 sequence,
                 position: 0,

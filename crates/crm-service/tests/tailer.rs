@@ -137,3 +137,58 @@ async fn a_stream_ahead_of_the_log_stops_the_tailer_with_an_alarm() {
         "nothing published over it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purged_stream_is_an_alarm_not_a_reason_to_republish_everything() {
+    let nats = NatsServer::start().unwrap();
+    let dir = TempDataDir::new().unwrap();
+    let log = EventLog::open(&dir.join("log"), LogConfig::default()).unwrap();
+    append_leads(&log, 3).await;
+    let client = nats.connect().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut stream = js
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "CRM_EVENTS".into(),
+            subjects: vec!["crm.evt.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("Crm-Position", "1");
+    js.publish_with_headers("crm.evt.lead.LeadQualified", headers, "x".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    stream.purge().await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 0);
+    let (_stop, stop_rx) = watch::channel(false);
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        Tailer::new(log.clone(), client.clone(), TailerConfig::default()).run(stop_rx),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            result,
+            Err(ServiceError::StreamEmptied {
+                last_sequence: 1,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(
+        js.get_stream("CRM_EVENTS")
+            .await
+            .unwrap()
+            .get_info()
+            .await
+            .unwrap()
+            .state
+            .messages,
+        0
+    );
+}
