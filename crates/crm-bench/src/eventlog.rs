@@ -4,7 +4,7 @@
 //! - Appends: C tokio tasks, each appending one event per command to its own stream with an
 //!   exact expected version; an append counts once it is acknowledged (after the flush).
 //! - Raw ceiling: sled `apply_batch` + `flush` of the same keys and values the log writes
-//!   (record, stream index, stream head, command record, head), encoded beforehand, in batches
+//!   (record, stream index, command record, head), encoded beforehand, in batches
 //!   of min(C, batch_appends_max) events: a perfect group commit with no bookkeeping at all.
 //! - Scan: `read_all` pages (CRC, decode, position checks) over a prefilled log, next to raw
 //!   sled iteration of the same record keys, and raw iteration plus `Record::decode`.
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use crm_eventlog::layout::{self, CommandRecord, StreamHead};
+use crm_eventlog::layout::{self, CommandRecord};
 use crm_eventlog::{
     AppendOutcome, AppendRequest, EventLog, ExpectedVersion, LogConfig, NewEvent, Record,
     RecordLimits, StreamAppend, StreamOutcome, SLED_DIR_NAME,
@@ -382,7 +382,7 @@ fn bench_raw(
         .context("opening raw sled")?;
     let tree = db.open_tree(layout::TREE_NAME)?;
     let payload = vec![0xA5u8; args.payload_bytes];
-    let entries: Vec<[(sled::IVec, sled::IVec); 4]> = (1..=events)
+    let entries: Vec<[(sled::IVec, sled::IVec); 3]> = (1..=events)
         .map(|position| log_entries(position, batch_events, &payload))
         .collect::<anyhow::Result<_>>()?;
     let deadline = Instant::now() + Duration::from_secs(args.seconds_max);
@@ -426,7 +426,7 @@ fn log_entries(
     position: u64,
     streams: usize,
     payload: &[u8],
-) -> anyhow::Result<[(sled::IVec, sled::IVec); 4]> {
+) -> anyhow::Result<[(sled::IVec, sled::IVec); 3]> {
     let stream = format!("bench-{}", position % streams as u64);
     let version = position / streams as u64 + 1;
     let command_id = Uuid::now_v7();
@@ -457,7 +457,6 @@ fn log_entries(
             duplicate: false,
         },
     };
-    let head = StreamHead { version, position };
     Ok([
         (
             layout::event_key(position)[..].into(),
@@ -466,10 +465,6 @@ fn log_entries(
         (
             layout::stream_index_key(&stream, version).into(),
             layout::encode_u64(position)[..].into(),
-        ),
-        (
-            layout::stream_head_key(&stream).into(),
-            head.encode()[..].into(),
         ),
         (
             layout::command_key(command_id)[..].into(),

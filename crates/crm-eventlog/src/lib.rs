@@ -21,7 +21,7 @@
 //! |--------------------------------------------|--------------------------------------------|
 //! | `e` position (u64 BE)                      | the record envelope ([`Record`])           |
 //! | `s` stream len (u16 BE) stream version (u64 BE) | position (u64 BE)                     |
-//! | `h` stream                                 | stream head: last version, its position    |
+//! | `h` stream                                 | stream head (written by earlier builds only; the last index entry is the head) |
 //! | `c` command id (16 bytes)                  | request hash and outcome, CRC32C           |
 //! | `m` `head`                                 | last committed position (u64 BE)           |
 //! | `m` `format`                               | key layout version                         |
@@ -44,7 +44,7 @@
 //! changes streams.) An accepted append gets the next
 //! positions and versions and its writes join the batch; a rejected one leaves no trace and
 //! does not affect the others. The writer then applies the whole batch with one atomic sled
-//! `apply_batch` (records, stream index, stream heads, command records and the head key
+//! `apply_batch` (records, stream index, command records and the head key
 //! together), flushes once, publishes the new head and only then answers every waiter, the
 //! rejected ones included.
 //!
