@@ -1,6 +1,7 @@
 //! `crm-bench`: measures the system's hot paths next to the machine's own ceilings, measured in
 //! the same run (design rule 18). One module per subcommand; run in release mode:
-//! `cargo run --release -p crm-bench -- <subcommand>`.
+//! `cargo run --release -p crm-bench -- <subcommand>`. Results go to stdout (`println!`) as the
+//! Markdown tables recorded in docs/PERFORMANCE.md; progress and per-round detail to stderr.
 
 mod commands;
 mod eventlog;

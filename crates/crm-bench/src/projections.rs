@@ -226,7 +226,7 @@ async fn fill_log(log: &EventLog, events: u64) -> anyhow::Result<()> {
                             .map(|e| NewEvent {
                                 event_type: e.event_type().to_owned(),
                                 schema_version: e.schema_version(),
-                                payload: encode_event(at, e),
+                                payload: encode_event(at, e).expect("benchmark events encode"),
                             })
                             .collect(),
                     })

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use rustix::process::{Pid, Signal};
 use tracing::{info, warn};
 
 /// How long the local server may take to accept connections.
@@ -80,7 +81,7 @@ impl LocalNats {
 impl Drop for LocalNats {
     fn drop(&mut self) {
         // SIGTERM lets JetStream close its files; then reap.
-        signal(self.child.id(), libc::SIGTERM);
+        signal(self.child.id(), Signal::TERM);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -100,18 +101,11 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn signal(pid: u32, signal: i32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
+fn signal(pid: u32, signal: Signal) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return false;
     };
-    // kill(2) with a pid we started or read from our own pid file; no memory is touched.
-    std::process::Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    rustix::process::kill_process(pid, signal).is_ok()
 }
 
 /// Stops a nats-server left running by a `crm serve` that was killed.
@@ -127,12 +121,12 @@ fn stop_leftover(pid_file: &Path) {
         return;
     }
     warn!(pid, "stopping a nats-server left over from an earlier run");
-    signal(pid, libc::SIGTERM);
+    signal(pid, Signal::TERM);
     let deadline = Instant::now() + Duration::from_secs(5);
     while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     if Path::new(&format!("/proc/{pid}")).exists() {
-        signal(pid, libc::SIGKILL);
+        signal(pid, Signal::KILL);
     }
 }

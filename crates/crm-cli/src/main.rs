@@ -1,6 +1,10 @@
-//! `crm`: the CRM backend's one binary. `crm serve` runs the command service, the tailer and
-//! the log read API in one process (starting a local nats-server when no URL is given);
-//! `crm verify` checks a log offline.
+//! `crm`: the CRM backend's one binary. `crm serve` runs the command service, the tailer, the
+//! log read API, the projectors and their queries in one process (starting a local nats-server
+//! when no URL is given); `crm project` runs one projector alone; `crm rebuild` rebuilds a
+//! stopped read model; `crm verify` checks a stopped log.
+//!
+//! Output: stdout carries only what operators and scripts read (the readiness lines, the NATS
+//! URL of a local server, verify and rebuild reports); logs go to stderr through `tracing`.
 
 mod local_nats;
 mod projections;

@@ -460,3 +460,47 @@ async fn a_live_rebuild_swaps_in_without_downtime_and_equals_an_offline_rebuild(
         "{final_reply}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_reply_above_the_nats_payload_limit_is_refused_typed_and_the_service_stays_up() {
+    let nats = NatsServer::start().unwrap();
+    let dir = TempDataDir::new().unwrap();
+    let mut service = serve(dir.path(), &nats.url(), "customers");
+    let mut caller = Caller {
+        client: nats.connect().await,
+        last_position: 0,
+    };
+    let subject = "s".repeat(2000);
+    for n in 0..500u128 {
+        let customer = id(70_000 + n);
+        caller
+            .send(
+                "customer.RegisterCustomer",
+                json!({"customer_id": customer, "name": "C"}),
+            )
+            .await;
+        caller
+            .send(
+                "ticket.OpenTicket",
+                json!({"ticket_id": id(80_000 + n), "customer_id": customer, "subject": subject, "category": "question", "priority": "low", "channel": "web"}),
+            )
+            .await;
+    }
+    let big = caller.query("customer.list", json!({"limit": 500})).await;
+    assert_eq!(
+        big["code"],
+        "payload_too_large",
+        "{}",
+        big.to_string().chars().take(300).collect::<String>()
+    );
+    let small = caller.query("customer.list", json!({"limit": 50})).await;
+    assert_eq!(small["customers"].as_array().unwrap().len(), 50);
+    // The connection of `crm serve` survived: commands are still answered.
+    caller
+        .send(
+            "customer.RegisterCustomer",
+            json!({"customer_id": id(99_999), "name": "After"}),
+        )
+        .await;
+    service.terminate(Duration::from_secs(20)).unwrap();
+}

@@ -28,6 +28,8 @@ pub enum CodecError {
         found: u16,
         current: u16,
     },
+    #[error("`{event_type}` cannot be encoded: {reason}")]
+    Unencodable { event_type: String, reason: String },
     #[error("payload of `{event_type}` v{schema_version} does not decode: {reason}")]
     Malformed {
         event_type: String,
@@ -45,9 +47,15 @@ fn options() -> impl Options {
         .reject_trailing_bytes()
 }
 
-/// Encodes an event and its business time as a log payload.
-pub fn encode_event(occurred_at: Timestamp, event: &Event) -> Vec<u8> {
-    event.encode_with(Encoder { occurred_at })
+/// Encodes an event and its business time as a log payload. Fails only above
+/// [`PAYLOAD_BYTES_MAX`]: the caller refuses the command rather than store a damaged payload.
+pub fn encode_event(occurred_at: Timestamp, event: &Event) -> Result<Vec<u8>, CodecError> {
+    event
+        .encode_with(Encoder { occurred_at })
+        .map_err(|e| CodecError::Unencodable {
+            event_type: event.event_type().to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 /// Decodes a payload written as `event_type` at `schema_version`, upcasting older versions.
@@ -127,14 +135,10 @@ struct Encoder {
 }
 
 impl PayloadEncoder for Encoder {
-    type Output = Vec<u8>;
+    type Output = Result<Vec<u8>, bincode::Error>;
 
-    fn encode<T: Serialize>(self, body: &T) -> Vec<u8> {
-        // Serializing plain structs into a Vec cannot fail short of the size limit, and
-        // commands are limited far below it; an empty payload then fails loudly on decode.
-        options()
-            .serialize(&(self.occurred_at.as_micros(), body))
-            .unwrap_or_default()
+    fn encode<T: Serialize>(self, body: &T) -> Self::Output {
+        options().serialize(&(self.occurred_at.as_micros(), body))
     }
 }
 
@@ -165,7 +169,7 @@ mod tests {
             lead_id: Uuid::from_u128(7),
         });
         let at = Timestamp::from_micros(1_790_000_000_000_000);
-        let bytes = encode_event(at, &event);
+        let bytes = encode_event(at, &event).unwrap();
         let decoded = decode_event("LeadQualified", 1, &bytes).unwrap();
         assert_eq!(decoded.event, event);
         assert_eq!(decoded.occurred_at, at);
@@ -176,7 +180,7 @@ mod tests {
         let event = Event::TicketClosed(TicketClosed {
             ticket_id: Uuid::from_u128(1),
         });
-        let mut bytes = encode_event(Timestamp::from_micros(0), &event);
+        let mut bytes = encode_event(Timestamp::from_micros(0), &event).unwrap();
         bytes.push(0);
         assert!(matches!(
             decode_event("TicketClosed", 1, &bytes),

@@ -40,9 +40,9 @@ macro_rules! commands {
                 match self { $($(Command::$name(_) => Aggregate::$aggregate,)+)+ }
             }
 
-            /// The id of the aggregate instance the command targets.
-            fn target_id(&self) -> Option<Uuid> {
-                match self { $($(Command::$name(c) => target_uuid(&c.$target),)+)+ }
+            /// The stream the command is decided against (its primary stream).
+            pub fn stream(&self) -> String {
+                match self { $($(Command::$name(c) => c.$target.stream_of(Aggregate::$aggregate),)+)+ }
             }
 
             /// Decodes the body of the command `name` of `aggregate`; `None` when no such
@@ -73,21 +73,22 @@ pub trait BodyEncoder {
     fn encode<T: Serialize>(self, body: &T) -> Self::Output;
 }
 
-trait TargetId {
-    fn uuid(&self) -> Option<Uuid>;
+/// How a command's target field names its stream: a UUID `<aggregate>-<uuid>`, a pipeline by
+/// its name.
+trait StreamTarget {
+    fn stream_of(&self, aggregate: Aggregate) -> String;
 }
-impl TargetId for Uuid {
-    fn uuid(&self) -> Option<Uuid> {
-        Some(*self)
+
+impl StreamTarget for Uuid {
+    fn stream_of(&self, aggregate: Aggregate) -> String {
+        aggregate.stream_for(*self)
     }
 }
-impl TargetId for String {
-    fn uuid(&self) -> Option<Uuid> {
-        None
+
+impl StreamTarget for String {
+    fn stream_of(&self, _aggregate: Aggregate) -> String {
+        pipeline_stream(self)
     }
-}
-fn target_uuid(id: &impl TargetId) -> Option<Uuid> {
-    id.uuid()
 }
 
 commands! {
@@ -117,16 +118,6 @@ commands! {
 }
 
 impl Command {
-    /// The stream the command is decided against (its primary stream).
-    pub fn stream(&self) -> String {
-        match (self, self.target_id()) {
-            (Command::DefinePipeline(c), _) => pipeline_stream(&c.pipeline),
-            (_, Some(id)) => self.aggregate().stream_for(id),
-            // Every other command targets a UUID (checked by the macro's field list).
-            (_, None) => self.aggregate().stream_for(Uuid::nil()),
-        }
-    }
-
     /// The pipeline whose definition `decide` needs, if any.
     pub fn pipeline_needed(&self, lead_pipeline: Option<&str>) -> Option<String> {
         match self {

@@ -235,7 +235,7 @@ fn check_decision_shape(
 }
 
 fn check_round_trips(occurred_at: Timestamp, event: &Event) -> Result<(), TestCaseError> {
-    let bytes = encode_event(occurred_at, event);
+    let bytes = encode_event(occurred_at, event).expect("an event encodes");
     let decoded = decode_event(event.event_type(), event.schema_version(), &bytes);
     prop_assert_eq!(
         decoded,

@@ -5,8 +5,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
-use bincode::Options;
-
 /// Largest stored value `restore` accepts.
 pub(crate) const RECORD_BYTES_MAX: u64 = 16 * 1024 * 1024;
 
@@ -52,26 +50,17 @@ impl Key {
     }
 }
 
-/// Fixed-width integers, no trailing bytes: one encoding for every value, so equal records
-/// give equal bytes.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    bincode::DefaultOptions::new()
-        .with_fixint_encoding()
-        .serialize(value)
-        // Records hold only strings, integers, enums, options, vectors and ordered sets:
-        // bincode encodes all of them, so a failure here is a bug, not bad input.
-        .expect("a read-model record always encodes")
+    crm_projector::record_codec::encode_record(value)
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    bincode::DefaultOptions::new()
-        .with_fixint_encoding()
-        .with_limit(RECORD_BYTES_MAX)
-        .deserialize(bytes)
-        .map_err(|e| StoreError::Decode {
+    crm_projector::record_codec::decode_record(bytes, RECORD_BYTES_MAX).map_err(|reason| {
+        StoreError::Decode {
             key: String::from_utf8_lossy(key).into_owned(),
-            reason: e.to_string(),
-        })
+            reason,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Test support for read models: a log of envelopes built from event structs, a store that
 //! applies drained changes, random valid event streams made by `decide`/`evolve` on random
 //! commands, arbitrary event streams, and the worked example of `shared/domain.md`.
+//! Test support only: where a fixture cannot be built (`expect`), failing the test at once is
+//! the intended outcome.
 
 use std::collections::BTreeMap;
 

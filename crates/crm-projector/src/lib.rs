@@ -7,6 +7,7 @@ mod error;
 mod projection;
 mod query;
 mod rebuild;
+pub mod record_codec;
 mod runtime;
 mod source;
 mod store;

@@ -7,15 +7,14 @@ use std::time::Duration;
 
 use async_nats::{Client, HeaderMap, Message};
 use futures::stream::{select_all, BoxStream};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crm_domain::ErrorCode;
 use crm_wire::{
-    Subjects, HEADER_CONTENT_TYPE, HEADER_SERVICE_ERROR, HEADER_SERVICE_ERROR_CODE,
-    JSON_CONTENT_TYPE,
+    reply_bytes_max, service_error_headers, Subjects, HEADER_CONTENT_TYPE, JSON_CONTENT_TYPE,
 };
 
 use crate::projection::{Projection, QueryError};
@@ -229,8 +228,6 @@ async fn answer(
     }
 }
 
-use futures::FutureExt;
-
 async fn respond(
     client: &Client,
     message: &Message,
@@ -242,17 +239,28 @@ async fn respond(
     };
     let mut headers = HeaderMap::new();
     headers.insert(HEADER_CONTENT_TYPE, JSON_CONTENT_TYPE);
-    if let Some((code, text)) = error {
-        headers.insert(
-            HEADER_SERVICE_ERROR_CODE,
-            code.status().to_string().as_str(),
+    let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut error = error;
+    let bytes_max = reply_bytes_max(client.server_info().max_payload);
+    if bytes.len() > bytes_max {
+        // Publishing it would make the server drop this connection and every subscription
+        // on it: refuse typed instead.
+        let message = format!(
+            "the reply would be {} bytes, above the {bytes_max} bytes NATS carries here; ask for a smaller page (`limit`)",
+            bytes.len()
         );
-        headers.insert(
-            HEADER_SERVICE_ERROR,
-            text.replace(['\r', '\n'], " ").as_str(),
-        );
+        let code = ErrorCode::PayloadTooLarge;
+        bytes = serde_json::to_vec(
+            &json!({"status": "rejected", "code": code, "message": message, "position": body.get("position")}),
+        )
+        .unwrap_or_default();
+        error = Some((code, message));
     }
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    if let Some((code, text)) = &error {
+        for (name, value) in service_error_headers(*code, text) {
+            headers.insert(name, value.as_str());
+        }
+    }
     if let Err(e) = client
         .publish_with_headers(reply, headers, bytes.into())
         .await

@@ -264,12 +264,16 @@ impl CommandHandler {
                 events: append
                     .events
                     .iter()
-                    .map(|event| NewEvent {
-                        event_type: event.event_type().to_owned(),
-                        schema_version: event.schema_version(),
-                        payload: codec::encode_event(decision.occurred_at, event),
+                    .map(|event| {
+                        let payload = codec::encode_event(decision.occurred_at, event)
+                            .map_err(|e| refuse(ErrorCode::PayloadTooLarge, e.to_string()))?;
+                        Ok(NewEvent {
+                            event_type: event.event_type().to_owned(),
+                            schema_version: event.schema_version(),
+                            payload,
+                        })
                     })
-                    .collect(),
+                    .collect::<Result<_, Refusal>>()?,
             });
         }
         let append = AppendRequest {

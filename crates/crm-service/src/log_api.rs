@@ -8,9 +8,9 @@ use tracing::{info, warn};
 use crm_domain::{codec, ErrorCode, Timestamp};
 use crm_eventlog::{EventLog, Record};
 use crm_wire::{
-    LogEventJson, LogHeadReply, LogReadFormat, LogReadReply, LogReadRequest, Subjects,
-    BINCODE_CONTENT_TYPE, HEADER_CONTENT_TYPE, HEADER_SERVICE_ERROR, HEADER_SERVICE_ERROR_CODE,
-    JSON_CONTENT_TYPE, LOG_QUEUE_GROUP, LOG_READ_EVENTS_MAX,
+    service_error_headers, LogEventJson, LogHeadReply, LogReadFormat, LogReadReply, LogReadRequest,
+    Subjects, BINCODE_CONTENT_TYPE, HEADER_CONTENT_TYPE, JSON_CONTENT_TYPE, LOG_QUEUE_GROUP,
+    LOG_READ_EVENTS_MAX,
 };
 
 use crate::ServiceError;
@@ -54,8 +54,9 @@ pub async fn serve_log_api(
                     let payload = message.payload.clone();
                     // A reply above the server's max_payload would make the server drop this
                     // connection (and every subscription on it): pages are cut by bytes too.
-                    let reply_bytes_max = reply_bytes_max(&client);
-                    let answer = tokio::task::spawn_blocking(move || read(&log, &payload, reply_bytes_max)).await;
+                    let bytes_max = crm_wire::reply_bytes_max(client.server_info().max_payload);
+                    let answer =
+                        tokio::task::spawn_blocking(move || read(&log, &payload, bytes_max)).await;
                     match answer {
                         Ok(Ok((content_type, body))) => respond(&client, &message, content_type, None, body).await,
                         Ok(Err((code, text))) => {
@@ -73,18 +74,6 @@ pub async fn serve_log_api(
 }
 
 type ReadAnswer = Result<(&'static str, Vec<u8>), (ErrorCode, String)>;
-
-/// The largest reply body this connection may publish, with room for headers.
-pub(crate) fn reply_bytes_max(client: &Client) -> usize {
-    client
-        .server_info()
-        .max_payload
-        .saturating_sub(REPLY_HEADER_BYTES_MAX)
-        .max(64 * 1024)
-}
-
-/// Room left for reply headers under the server's max_payload.
-const REPLY_HEADER_BYTES_MAX: usize = 8 * 1024;
 
 fn read(log: &EventLog, body: &[u8], reply_bytes_max: usize) -> ReadAnswer {
     if body.len() > LOG_REQUEST_BYTES_MAX {
@@ -187,14 +176,9 @@ async fn respond(
     let mut headers = HeaderMap::new();
     headers.insert(HEADER_CONTENT_TYPE, content_type);
     if let Some((code, text)) = error {
-        headers.insert(
-            HEADER_SERVICE_ERROR_CODE,
-            code.status().to_string().as_str(),
-        );
-        headers.insert(
-            HEADER_SERVICE_ERROR,
-            text.replace(['\r', '\n'], " ").as_str(),
-        );
+        for (name, value) in service_error_headers(code, text) {
+            headers.insert(name, value.as_str());
+        }
     }
     if let Err(e) = client
         .publish_with_headers(reply, headers, body.into())

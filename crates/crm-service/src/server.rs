@@ -9,9 +9,8 @@ use tokio::sync::{watch, Semaphore};
 use tracing::{info, info_span, warn, Instrument};
 
 use crm_wire::{
-    encode_reply, CommandReply, HEADER_ACTOR, HEADER_COMMAND_ID, HEADER_CONTENT_TYPE,
-    HEADER_CORRELATION_ID, HEADER_EXPECTED_VERSION, HEADER_SERVICE_ERROR,
-    HEADER_SERVICE_ERROR_CODE,
+    encode_reply, service_error_headers, CommandReply, HEADER_ACTOR, HEADER_COMMAND_ID,
+    HEADER_CONTENT_TYPE, HEADER_CORRELATION_ID, HEADER_EXPECTED_VERSION,
 };
 
 use crate::handler::{CommandHandler, CommandRequest};
@@ -108,13 +107,9 @@ async fn handle_message(client: &Client, handler: &CommandHandler, message: Mess
         reply_headers.insert(HEADER_CONTENT_TYPE, content_type.as_str());
         if let CommandReply::Rejected(rejected) = &reply {
             info!(code = %rejected.code, message = %rejected.message, "command rejected");
-            reply_headers.insert(
-                HEADER_SERVICE_ERROR_CODE,
-                rejected.code.status().to_string().as_str(),
-            );
-            // Header values are one line; the body holds the full message.
-            let one_line: String = rejected.message.replace(['\r', '\n'], " ");
-            reply_headers.insert(HEADER_SERVICE_ERROR, one_line.as_str());
+            for (name, value) in service_error_headers(rejected.code, &rejected.message) {
+                reply_headers.insert(name, value.as_str());
+            }
         }
         let body = encode_reply(&reply, content_type);
         if let Err(error) = client

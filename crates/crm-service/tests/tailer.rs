@@ -30,7 +30,8 @@ async fn append_leads(log: &EventLog, count: u128) {
                     payload: crm_domain::codec::encode_event(
                         crm_domain::Timestamp::from_micros(0),
                         &event,
-                    ),
+                    )
+                    .unwrap(),
                 }],
             }],
         })

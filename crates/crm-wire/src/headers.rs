@@ -1,5 +1,6 @@
 //! Header names and values of the contract.
 
+use crm_domain::ErrorCode;
 use crm_eventlog::ExpectedVersion;
 
 pub const HEADER_COMMAND_ID: &str = "Crm-Command-Id";
@@ -19,6 +20,25 @@ pub const HEADER_SCHEMA_VERSION: &str = "Crm-Schema-Version";
 
 /// Most bytes of `Crm-Actor` and `Crm-Correlation-Id`.
 pub const METADATA_BYTES_MAX: usize = 256;
+
+/// The NATS service error headers of a refusal (`Nats-Service-Error-Code`, `Nats-Service-Error`),
+/// the message on one line: header values cannot hold line breaks; the body has the full text.
+pub fn service_error_headers(code: ErrorCode, message: &str) -> [(&'static str, String); 2] {
+    [
+        (HEADER_SERVICE_ERROR_CODE, code.status().to_string()),
+        (HEADER_SERVICE_ERROR, message.replace(['\r', '\n'], " ")),
+    ]
+}
+
+/// Room kept for a reply's headers under the server's `max_payload`.
+pub const REPLY_HEADER_BYTES_MAX: usize = 8 * 1024;
+
+/// The largest reply body a connection may publish to a server announcing `max_payload`. A
+/// larger one is a protocol violation: nats-server drops the whole connection, with every
+/// subscription on it.
+pub fn reply_bytes_max(max_payload: usize) -> usize {
+    max_payload.saturating_sub(REPLY_HEADER_BYTES_MAX)
+}
 
 /// Parses `Crm-Expected-Version`: `any`, `no_stream`, `exists` or a version number.
 pub fn parse_expected_version(value: &str) -> Option<ExpectedVersion> {

@@ -254,7 +254,7 @@ fn envelope(position: u64, event: &Event) -> Record {
         actor: some("svc-desk"),
         correlation_id: some("corr-42"),
         causation_id: None,
-        payload: encode_event(Timestamp::from_micros(OCCURRED_AT_US), event),
+        payload: encode_event(Timestamp::from_micros(OCCURRED_AT_US), event).unwrap(),
     }
 }
 

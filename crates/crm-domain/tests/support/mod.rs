@@ -387,7 +387,7 @@ pub fn assert_event_is_sound(stream: &str, occurred_at: Timestamp, event: &Event
         "{} appended to {stream}",
         event.event_type()
     );
-    let bytes = encode_event(occurred_at, event);
+    let bytes = encode_event(occurred_at, event).expect("an event encodes");
     let decoded = decode_event(event.event_type(), event.schema_version(), &bytes)
         .unwrap_or_else(|e| panic!("{} does not decode: {e}", event.event_type()));
     assert_eq!(
