@@ -18,10 +18,12 @@ use crm_service::{
 };
 use crm_testkit::NatsServer;
 
+use crate::cpu::CpuSnapshot;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Requests per in-flight level (commands and echo alike).
-    #[arg(long, default_value_t = 6000)]
+    #[arg(long, default_value_t = 30_000)]
     requests: usize,
     /// Requests in flight, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
@@ -36,6 +38,9 @@ pub struct Args {
     #[arg(long)]
     no_tailer: bool,
 }
+
+/// Fewest commands the CPU floor is measured over (CPU time comes in 10 ms ticks).
+const FLOOR_REQUESTS_MIN: usize = 100_000;
 
 struct Figures {
     per_second: f64,
@@ -82,16 +87,39 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     println!();
     println!("| in flight | raw echo req/s | commands/s | commands / echo | echo p50 / p99 (us) | command p50 / p99 (us) |");
     println!("|---:|---:|---:|---:|---:|---:|");
+    let mut cpu_rows = Vec::new();
+    let mut echo_rates = std::collections::BTreeMap::new();
+    let mut appends_per_batch = std::collections::BTreeMap::new();
     for &in_flight in &args.in_flight {
         // Warm both paths, then measure echo and commands back to back.
         let _ = closed_loop(&client, Target::Echo, in_flight, args.requests / 10).await?;
+        let cpu_before = CpuSnapshot::take(nats.pid());
         let echo = closed_loop(&client, Target::Echo, in_flight, args.requests).await?;
+        let cpu_after = CpuSnapshot::take(nats.pid());
+        cpu_rows.push((
+            in_flight,
+            "echo",
+            cpu_before.per_unit(&cpu_after, args.requests),
+        ));
         let _ = closed_loop(&client, Target::Commands, in_flight, args.requests / 10).await?;
         let before = log.stats();
+        let cpu_before = CpuSnapshot::take(nats.pid());
         let started = Instant::now();
         let commands = closed_loop(&client, Target::Commands, in_flight, args.requests).await?;
         let wall_us = started.elapsed().as_micros() as f64;
+        let cpu_after = CpuSnapshot::take(nats.pid());
+        cpu_rows.push((
+            in_flight,
+            "commands",
+            cpu_before.per_unit(&cpu_after, args.requests),
+        ));
         let after = log.stats();
+        echo_rates.insert(in_flight, echo.per_second);
+        appends_per_batch.insert(
+            in_flight,
+            (after.appends - before.appends) as f64
+                / (after.batches - before.batches).max(1) as f64,
+        );
         eprintln!(
             "in flight {in_flight}: log writer busy {:.0}% of the time (apply {:.0}%, flush {:.0}%), {:.1} appends per batch",
             100.0 * ((after.apply_us_total + after.flush_us_total) - (before.apply_us_total + before.flush_us_total)) as f64 / wall_us,
@@ -111,11 +139,47 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         );
     }
     println!();
+    println!(
+        "| in flight | run | CPU us per request: {} | total |",
+        crate::cpu::GROUPS.join(" | ")
+    );
+    println!(
+        "|---:|---|{}---:|",
+        "---:|".repeat(crate::cpu::GROUPS.len())
+    );
+    for (in_flight, run, groups) in &cpu_rows {
+        let total: f64 = groups.iter().map(|(_, us)| us).sum();
+        let cells: Vec<String> = groups.iter().map(|(_, us)| format!("{us:.1}")).collect();
+        println!(
+            "| {in_flight} | {run} | {} | {total:.1} |",
+            cells.join(" | ")
+        );
+    }
+    println!();
     println!("| in flight | handler alone, no NATS: commands/s |");
     println!("|---:|---:|");
     for &in_flight in &args.in_flight {
         let rate = handler_alone(&log, in_flight, args.requests).await?;
         println!("| {in_flight} | {rate:.0} |");
+    }
+    if let Some(&top) = args.in_flight.iter().max() {
+        let echo_cpu = cpu_rows
+            .iter()
+            .find(|(level, run, _)| *level == top && *run == "echo")
+            .map(|(_, _, groups)| groups.iter().map(|(_, us)| us).sum::<f64>())
+            .unwrap_or(0.0);
+        let echo_rate = echo_rates.get(&top).copied().unwrap_or(0.0);
+        // CPU time is read in 10 ms ticks: measure the floor over enough commands.
+        floor(
+            &client,
+            nats.pid(),
+            dir.path(),
+            args.requests.max(FLOOR_REQUESTS_MIN),
+            appends_per_batch.get(&top).copied().unwrap_or(1.0),
+            echo_cpu,
+            echo_rate,
+        )
+        .await?;
     }
     let fixed = fixed_rate(&client, args.rate_per_second, args.rate_seconds).await?;
     println!();
@@ -304,4 +368,202 @@ fn figures(mut latencies: Vec<u64>, elapsed: Duration) -> Figures {
         p50_us: at(0.50),
         p99_us: at(0.99),
     }
+}
+
+/// What a command costs at the least, measured in this run on this machine: the echo's
+/// request/reply, publishing one event to JetStream the way the tailer does (core publishes,
+/// one acknowledged publish per batch of 512), and raw sled writing the log's keys for one
+/// command in batches of the size the log formed. Whatever decoding, deciding, replying and
+/// reading cost comes on top, so `cores / floor` bounds commands/s from above.
+async fn floor(
+    client: &Client,
+    nats_pid: Option<u32>,
+    dir: &std::path::Path,
+    requests: usize,
+    batch: f64,
+    echo_cpu_us: f64,
+    echo_rate: f64,
+) -> anyhow::Result<()> {
+    let js = async_nats::jetstream::new(client.clone());
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: "BENCH_FLOOR".into(),
+        subjects: vec!["bench.floor.>".into()],
+        storage: async_nats::jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the floor stream: {e}"))?;
+    let payload = vec![0xA5u8; 300];
+    let before = CpuSnapshot::take(nats_pid);
+    for position in 1..=requests as u64 {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "Nats-Msg-Id",
+            crm_wire::msg_id_for_position(position).as_str(),
+        );
+        headers.insert(
+            "Nats-Expected-Last-Sequence",
+            (position - 1).to_string().as_str(),
+        );
+        headers.insert("Crm-Position", position.to_string().as_str());
+        headers.insert("Crm-Stream", "lead-0190f1b2-0000-7000-8000-000000000001");
+        headers.insert("Crm-Version", "2");
+        headers.insert("Crm-Event-Type", "LeadScored");
+        headers.insert("Crm-Schema-Version", "1");
+        headers.insert("Content-Type", crm_wire::BINCODE_CONTENT_TYPE);
+        let subject = "bench.floor.lead.LeadScored";
+        if position % 512 == 0 || position == requests as u64 {
+            js.publish_with_headers(subject, headers, payload.clone().into())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        } else {
+            client
+                .publish_with_headers(subject, headers, payload.clone().into())
+                .await?;
+        }
+    }
+    let js_cpu = before.per_unit(&CpuSnapshot::take(nats_pid), requests);
+    let js_cpu_us: f64 = js_cpu.iter().map(|(_, us)| us).sum();
+
+    let batch = (batch.round() as usize).max(1);
+    let sled_cpu_us = raw_sled_cpu_us(dir.join("floor-sled"), requests, batch, false).await?;
+    let sled_blob_cpu_us =
+        raw_sled_cpu_us(dir.join("floor-sled-blob"), requests, batch, true).await?;
+
+    let own_us = tokio::task::spawn_blocking(move || pure_work_cpu_us(requests)).await??;
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let floor_us = echo_cpu_us + js_cpu_us + sled_cpu_us;
+    let bound = cores * 1e6 / floor_us;
+    println!();
+    println!("| CPU floor of one command (us) | echo | JetStream publish of its event | raw sled write of its keys (batches of {batch}) | sum | commands/s on {cores} cores at most | / echo |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| measured | {echo_cpu_us:.1} | {js_cpu_us:.1} | {sled_cpu_us:.1} | {floor_us:.1} | {bound:.0} | {:.0}% |",
+        100.0 * bound / echo_rate.max(1.0)
+    );
+    let blob_floor_us = echo_cpu_us + js_cpu_us + sled_blob_cpu_us;
+    let blob_bound = cores * 1e6 / blob_floor_us;
+    println!(
+        "| if the log stored a batch's records as one sled value | {echo_cpu_us:.1} | {js_cpu_us:.1} | {sled_blob_cpu_us:.1} | {blob_floor_us:.1} | {blob_bound:.0} | {:.0}% |",
+        100.0 * blob_bound / echo_rate.max(1.0)
+    );
+    let budget_us = cores * 1e6 / (0.4 * echo_rate.max(1.0));
+    println!();
+    println!(
+        "CPU budget per command at 40% of echo: {budget_us:.1} us; left after the floor: {:.1} us; \
+         the service's own pure work (JSON decode, request hash, decide, event encode, evolve, \
+         JSON reply) measures {own_us:.1} us per command on one thread",
+        budget_us - floor_us
+    );
+    Ok(())
+}
+
+/// CPU microseconds per command of the work the handler does without any I/O, on one thread,
+/// with the benchmark's 1:3 mix of CreateLead and ScoreLead.
+fn pure_work_cpu_us(requests: usize) -> anyhow::Result<f64> {
+    use crm_domain::{codec, decide, evolve, Aggregate, Command, Context, State, Timestamp};
+    use crm_wire::{
+        decode_command, encode_reply, request_hash, Accepted, CommandReply, ContentType,
+    };
+    let context = Context {
+        now: Timestamp::from_datetime(chrono_now()).unwrap_or_default(),
+        pipeline: None,
+    };
+    let lead = Uuid::now_v7();
+    let create = serde_json::to_vec(
+        &serde_json::json!({"lead_id": lead, "name": "Ada Lovelace", "email": "ada@example.com", "source": "web"}),
+    )?;
+    let score = serde_json::to_vec(&serde_json::json!({"lead_id": lead, "score": 42}))?;
+    let mut created = State::empty(Aggregate::Lead);
+    let mut bytes = 0usize;
+    let before = CpuSnapshot::take(None);
+    for i in 0..requests {
+        let (name, body, state) = if i % 4 == 0 {
+            ("CreateLead", &create, State::empty(Aggregate::Lead))
+        } else {
+            ("ScoreLead", &score, created.clone())
+        };
+        let command: Command =
+            decode_command(Aggregate::Lead, name, body, ContentType::Json, 64 * 1024)?;
+        let hash = request_hash(&command);
+        let stream = command.stream();
+        let decision = decide(&state, &command, &context).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut next = state;
+        for event in &decision.appends[0].events {
+            bytes += codec::encode_event(decision.occurred_at, event)?.len();
+            next = evolve(next, event);
+        }
+        if i % 4 == 0 {
+            created = next;
+        }
+        let reply = CommandReply::Accepted(Accepted {
+            command_id: Uuid::now_v7(),
+            stream,
+            version: 2,
+            first_position: i as u64,
+            last_position: i as u64,
+            duplicate: false,
+        });
+        bytes += encode_reply(&reply, ContentType::Json).len() + hash[0] as usize;
+    }
+    let cpu = before.per_unit(&CpuSnapshot::take(None), requests);
+    anyhow::ensure!(bytes > 0, "nothing was encoded");
+    Ok(cpu.iter().map(|(_, us)| us).sum())
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+/// CPU microseconds per command of raw sled writing the log's keys for one-event commands
+/// (record, stream index entry, command record; head once per batch), `batch` commands per
+/// `apply_batch` + `flush`. With `one_value_per_batch`, a batch's records are stored
+/// concatenated under one key instead of one key each: what a log layout of record blocks
+/// would save.
+async fn raw_sled_cpu_us(
+    dir: std::path::PathBuf,
+    requests: usize,
+    batch: usize,
+    one_value_per_batch: bool,
+) -> anyhow::Result<f64> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
+        let db = sled::Config::new()
+            .path(&dir)
+            .cache_capacity(LogConfig::default().sled_cache_bytes)
+            .open()?;
+        let tree = db.open_tree(crm_eventlog::layout::TREE_NAME)?;
+        let payload = vec![0xA5u8; 120];
+        let entries = (1..=requests as u64)
+            .map(|position| crate::eventlog::log_entries(position, requests, &payload))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let before = CpuSnapshot::take(None);
+        for (i, chunk) in entries.chunks(batch).enumerate() {
+            let mut write = sled::Batch::default();
+            let mut block = Vec::new();
+            for [record, index, command] in chunk {
+                if one_value_per_batch {
+                    block.extend_from_slice(&record.1);
+                } else {
+                    write.insert(record.0.clone(), record.1.clone());
+                }
+                write.insert(index.0.clone(), index.1.clone());
+                write.insert(command.0.clone(), command.1.clone());
+            }
+            if let (true, Some([first, ..])) = (one_value_per_batch, chunk.first()) {
+                write.insert(first.0.clone(), block);
+            }
+            write.insert(
+                crm_eventlog::layout::META_HEAD_KEY,
+                &crm_eventlog::layout::encode_u64(i as u64)[..],
+            );
+            tree.apply_batch(write)?;
+            tree.flush()?;
+        }
+        let cpu = before.per_unit(&CpuSnapshot::take(None), requests);
+        Ok(cpu.iter().map(|(_, us)| us).sum())
+    })
+    .await?
 }

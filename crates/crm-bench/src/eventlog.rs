@@ -422,7 +422,7 @@ fn bench_raw(
 }
 
 /// The four entries the log writes for a one-event command at `position`.
-fn log_entries(
+pub(crate) fn log_entries(
     position: u64,
     streams: usize,
     payload: &[u8],

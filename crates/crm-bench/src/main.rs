@@ -4,10 +4,15 @@
 //! Markdown tables recorded in docs/PERFORMANCE.md; progress and per-round detail to stderr.
 
 mod commands;
+mod cpu;
 mod eventlog;
 mod projections;
 
 use clap::{Parser, Subcommand};
+
+// The same allocator as `crm` (crm-cli), so the figures are those of the shipped binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(

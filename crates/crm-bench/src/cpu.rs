@@ -1,0 +1,83 @@
+//! CPU time by thread group, read from `/proc`, so a benchmark can say where the cycles of a
+//! phase went (this process's threads by name, and the nats-server process), not just how long
+//! it took. Linux only; elsewhere every figure reads as zero.
+
+use std::collections::BTreeMap;
+
+/// CPU time in microseconds per group at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct CpuSnapshot(BTreeMap<&'static str, u64>);
+
+/// The groups reported, in table order.
+pub const GROUPS: [&str; 5] = [
+    "tokio workers",
+    "log writer",
+    "sled io",
+    "other threads",
+    "nats-server",
+];
+
+impl CpuSnapshot {
+    /// Reads this process's threads and, when given, the nats-server process.
+    pub fn take(nats_server_pid: Option<u32>) -> CpuSnapshot {
+        let mut groups = BTreeMap::new();
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for task in tasks.flatten() {
+                let Some((comm, micros)) = read_stat(&task.path().join("stat")) else {
+                    continue;
+                };
+                *groups.entry(group_of(&comm)).or_insert(0) += micros;
+            }
+        }
+        if let Some(pid) = nats_server_pid {
+            if let Some((_, micros)) = read_stat(format!("/proc/{pid}/stat").as_ref()) {
+                groups.insert("nats-server", micros);
+            }
+        }
+        CpuSnapshot(groups)
+    }
+
+    /// CPU microseconds per unit of work between `self` (earlier) and `later`, by group.
+    pub fn per_unit(&self, later: &CpuSnapshot, units: usize) -> Vec<(&'static str, f64)> {
+        GROUPS
+            .iter()
+            .map(|group| {
+                let before = self.0.get(group).copied().unwrap_or(0);
+                let after = later.0.get(group).copied().unwrap_or(0);
+                (
+                    *group,
+                    after.saturating_sub(before) as f64 / units.max(1) as f64,
+                )
+            })
+            .collect()
+    }
+}
+
+fn group_of(comm: &str) -> &'static str {
+    if comm.starts_with("tokio-rt-worker") {
+        "tokio workers"
+    } else if comm.starts_with("crm-eventlog") {
+        "log writer"
+    } else if comm.starts_with("sled") {
+        "sled io"
+    } else {
+        "other threads"
+    }
+}
+
+/// Name and user + system CPU time (microseconds) from a `/proc/.../stat` file.
+fn read_stat(path: &std::path::Path) -> Option<(String, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    // The name is in parentheses and may itself hold spaces or parentheses.
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = text.get(close + 2..)?.split_whitespace().collect();
+    // After the name: state is field 3 of stat(5), utime 14 and stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((comm, (utime + stime) * 1_000_000 / CLOCK_TICKS_PER_SECOND))
+}
+
+/// `sysconf(_SC_CLK_TCK)`, 100 on every Linux this runs on (the kernel ABI fixes USER_HZ).
+const CLOCK_TICKS_PER_SECOND: u64 = 100;
