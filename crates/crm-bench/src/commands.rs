@@ -148,7 +148,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         "---:|".repeat(crate::cpu::GROUPS.len())
     );
     for (in_flight, run, groups) in &cpu_rows {
-        let total: f64 = groups.iter().map(|(_, us)| us).sum();
+        let total = crate::cpu::total(groups);
         let cells: Vec<String> = groups.iter().map(|(_, us)| format!("{us:.1}")).collect();
         println!(
             "| {in_flight} | {run} | {} | {total:.1} |",
@@ -166,7 +166,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         let echo_cpu = cpu_rows
             .iter()
             .find(|(level, run, _)| *level == top && *run == "echo")
-            .map(|(_, _, groups)| groups.iter().map(|(_, us)| us).sum::<f64>())
+            .map(|(_, _, groups)| crate::cpu::total(groups))
             .unwrap_or(0.0);
         let echo_rate = echo_rates.get(&top).copied().unwrap_or(0.0);
         // CPU time is read in 10 ms ticks: measure the floor over enough commands.
@@ -384,48 +384,50 @@ async fn floor(
     echo_cpu_us: f64,
     echo_rate: f64,
 ) -> anyhow::Result<()> {
+    // The tailer's own message builder, on records shaped like the benchmark's events, under
+    // subjects of their own so the floor's messages stay out of `CRM_EVENTS`.
+    let subjects = crm_wire::Subjects::new("bench.floor");
     let js = async_nats::jetstream::new(client.clone());
     js.get_or_create_stream(async_nats::jetstream::stream::Config {
         name: "BENCH_FLOOR".into(),
-        subjects: vec!["bench.floor.>".into()],
+        subjects: vec![subjects.events_wildcard()],
         storage: async_nats::jetstream::stream::StorageType::File,
         ..Default::default()
     })
     .await
     .map_err(|e| anyhow::anyhow!("creating the floor stream: {e}"))?;
-    let payload = vec![0xA5u8; 300];
+    let lead = Uuid::now_v7();
     let before = CpuSnapshot::take(nats_pid);
     for position in 1..=requests as u64 {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "Nats-Msg-Id",
-            crm_wire::msg_id_for_position(position).as_str(),
-        );
-        headers.insert(
-            "Nats-Expected-Last-Sequence",
-            (position - 1).to_string().as_str(),
-        );
-        headers.insert("Crm-Position", position.to_string().as_str());
-        headers.insert("Crm-Stream", "lead-0190f1b2-0000-7000-8000-000000000001");
-        headers.insert("Crm-Version", "2");
-        headers.insert("Crm-Event-Type", "LeadScored");
-        headers.insert("Crm-Schema-Version", "1");
-        headers.insert("Content-Type", crm_wire::BINCODE_CONTENT_TYPE);
-        let subject = "bench.floor.lead.LeadScored";
+        let record = crm_eventlog::Record {
+            format_version: crm_eventlog::record::FORMAT_VERSION,
+            position,
+            stream: format!("lead-{lead}"),
+            stream_version: position,
+            event_type: "LeadScored".into(),
+            schema_version: 1,
+            command_id: Uuid::now_v7(),
+            recorded_at_us: 0,
+            actor: None,
+            correlation_id: None,
+            causation_id: None,
+            payload: vec![0xA5; 120],
+        };
+        let (subject, headers, payload) =
+            crm_service::event_message(&subjects, &record, position - 1)?;
         if position % 512 == 0 || position == requests as u64 {
-            js.publish_with_headers(subject, headers, payload.clone().into())
+            js.publish_with_headers(subject, headers, payload.into())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         } else {
             client
-                .publish_with_headers(subject, headers, payload.clone().into())
+                .publish_with_headers(subject, headers, payload.into())
                 .await?;
         }
     }
-    let js_cpu = before.per_unit(&CpuSnapshot::take(nats_pid), requests);
-    let js_cpu_us: f64 = js_cpu.iter().map(|(_, us)| us).sum();
+    let js_cpu_us = before.total_per_unit(&CpuSnapshot::take(nats_pid), requests);
 
     let batch = (batch.round() as usize).max(1);
     let sled_cpu_us = raw_sled_cpu_us(dir.join("floor-sled"), requests, batch, false).await?;
@@ -469,7 +471,7 @@ fn pure_work_cpu_us(requests: usize) -> anyhow::Result<f64> {
         decode_command, encode_reply, request_hash, Accepted, CommandReply, ContentType,
     };
     let context = Context {
-        now: Timestamp::from_datetime(chrono_now()).unwrap_or_default(),
+        now: Timestamp::from_datetime(chrono::Utc::now()).unwrap_or_default(),
         pipeline: None,
     };
     let lead = Uuid::now_v7();
@@ -478,7 +480,6 @@ fn pure_work_cpu_us(requests: usize) -> anyhow::Result<f64> {
     )?;
     let score = serde_json::to_vec(&serde_json::json!({"lead_id": lead, "score": 42}))?;
     let mut created = State::empty(Aggregate::Lead);
-    let mut bytes = 0usize;
     let before = CpuSnapshot::take(None);
     for i in 0..requests {
         let (name, body, state) = if i % 4 == 0 {
@@ -493,7 +494,7 @@ fn pure_work_cpu_us(requests: usize) -> anyhow::Result<f64> {
         let decision = decide(&state, &command, &context).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut next = state;
         for event in &decision.appends[0].events {
-            bytes += codec::encode_event(decision.occurred_at, event)?.len();
+            std::hint::black_box(codec::encode_event(decision.occurred_at, event)?);
             next = evolve(next, event);
         }
         if i % 4 == 0 {
@@ -507,15 +508,9 @@ fn pure_work_cpu_us(requests: usize) -> anyhow::Result<f64> {
             last_position: i as u64,
             duplicate: false,
         });
-        bytes += encode_reply(&reply, ContentType::Json).len() + hash[0] as usize;
+        std::hint::black_box((encode_reply(&reply, ContentType::Json), hash));
     }
-    let cpu = before.per_unit(&CpuSnapshot::take(None), requests);
-    anyhow::ensure!(bytes > 0, "nothing was encoded");
-    Ok(cpu.iter().map(|(_, us)| us).sum())
-}
-
-fn chrono_now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
+    Ok(before.total_per_unit(&CpuSnapshot::take(None), requests))
 }
 
 /// CPU microseconds per command of raw sled writing the log's keys for one-event commands
@@ -562,8 +557,7 @@ async fn raw_sled_cpu_us(
             tree.apply_batch(write)?;
             tree.flush()?;
         }
-        let cpu = before.per_unit(&CpuSnapshot::take(None), requests);
-        Ok(cpu.iter().map(|(_, us)| us).sum())
+        Ok(before.total_per_unit(&CpuSnapshot::take(None), requests))
     })
     .await?
 }

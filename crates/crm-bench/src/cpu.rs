@@ -51,6 +51,16 @@ impl CpuSnapshot {
             })
             .collect()
     }
+
+    /// CPU microseconds per unit of work between `self` and `later`, all groups together.
+    pub fn total_per_unit(&self, later: &CpuSnapshot, units: usize) -> f64 {
+        total(&self.per_unit(later, units))
+    }
+}
+
+/// The sum of a row of [`CpuSnapshot::per_unit`].
+pub fn total(groups: &[(&'static str, f64)]) -> f64 {
+    groups.iter().map(|(_, us)| us).sum()
 }
 
 fn group_of(comm: &str) -> &'static str {

@@ -218,19 +218,24 @@ async fn fill_log(log: &EventLog, events: u64) -> anyhow::Result<()> {
                 );
                 let streams = unit_events(n)
                     .into_iter()
-                    .map(|(stream, events)| StreamAppend {
-                        stream,
-                        expected: ExpectedVersion::Any,
-                        events: events
+                    .map(|(stream, events)| {
+                        let events = events
                             .iter()
-                            .map(|e| NewEvent {
-                                event_type: e.event_type().to_owned(),
-                                schema_version: e.schema_version(),
-                                payload: encode_event(at, e).expect("benchmark events encode"),
+                            .map(|e| {
+                                Ok(NewEvent {
+                                    event_type: e.event_type().to_owned(),
+                                    schema_version: e.schema_version(),
+                                    payload: encode_event(at, e)?,
+                                })
                             })
-                            .collect(),
+                            .collect::<anyhow::Result<_>>()?;
+                        Ok(StreamAppend {
+                            stream,
+                            expected: ExpectedVersion::Any,
+                            events,
+                        })
                     })
-                    .collect();
+                    .collect::<anyhow::Result<_>>()?;
                 log.append(AppendRequest {
                     command_id: Uuid::now_v7(),
                     request_hash: [0; 32],

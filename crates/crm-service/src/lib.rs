@@ -13,7 +13,7 @@ pub use error::ServiceError;
 pub use handler::{CommandHandler, CommandRequest, HandlerConfig};
 pub use log_api::serve_log_api;
 pub use server::{serve_commands, ServiceConfig};
-pub use tailer::{Tailer, TailerConfig, TailerStatus};
+pub use tailer::{event_message, Tailer, TailerConfig, TailerStatus};
 
 /// Resolves once `shutdown` holds `true` (or its sender is gone).
 pub(crate) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {

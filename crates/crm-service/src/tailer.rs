@@ -228,7 +228,8 @@ impl Tailer {
                 tip.position + 1 + (expected_sequence - tip.sequence),
                 "log positions are contiguous"
             );
-            let (subject, headers, payload) = self.message_for(record, expected_sequence)?;
+            let (subject, headers, payload) =
+                event_message(&self.config.subjects, record, expected_sequence)?;
             if record.position == last_position {
                 let pending = self
                     .js
@@ -279,35 +280,39 @@ impl Tailer {
             position: last_position,
         })
     }
+}
 
-    fn message_for(
-        &self,
-        record: &Record,
-        expected_last_sequence: u64,
-    ) -> Result<(String, HeaderMap, Vec<u8>), ServiceError> {
-        let bad = |reason: String| ServiceError::BadRecord {
-            position: record.position,
-            reason,
-        };
-        let aggregate = Aggregate::of_stream(&record.stream)
-            .ok_or_else(|| bad(format!("stream `{}` names no aggregate", record.stream)))?;
-        let payload = record.encode().map_err(|e| bad(e.to_string()))?;
-        let mut headers = HeaderMap::new();
-        headers.insert(HEADER_MSG_ID, msg_id_for_position(record.position).as_str());
-        headers.insert(
-            HEADER_EXPECTED_LAST_SEQUENCE,
-            expected_last_sequence.to_string().as_str(),
-        );
-        headers.insert(HEADER_POSITION, record.position.to_string().as_str());
-        headers.insert(HEADER_STREAM, record.stream.as_str());
-        headers.insert(HEADER_VERSION, record.stream_version.to_string().as_str());
-        headers.insert(HEADER_EVENT_TYPE, record.event_type.as_str());
-        headers.insert(
-            HEADER_SCHEMA_VERSION,
-            record.schema_version.to_string().as_str(),
-        );
-        headers.insert(HEADER_CONTENT_TYPE, BINCODE_CONTENT_TYPE);
-        let subject = self.config.subjects.event(aggregate, &record.event_type);
-        Ok((subject, headers, payload))
-    }
+/// The JetStream message the tailer publishes for one committed record: its subject, the
+/// contract's headers (with `Nats-Expected-Last-Sequence`, so JetStream refuses it unless the
+/// stream ends at that sequence) and the record envelope as payload. Public so the benchmark
+/// publishes exactly what the tailer does.
+pub fn event_message(
+    subjects: &Subjects,
+    record: &Record,
+    expected_last_sequence: u64,
+) -> Result<(String, HeaderMap, Vec<u8>), ServiceError> {
+    let bad = |reason: String| ServiceError::BadRecord {
+        position: record.position,
+        reason,
+    };
+    let aggregate = Aggregate::of_stream(&record.stream)
+        .ok_or_else(|| bad(format!("stream `{}` names no aggregate", record.stream)))?;
+    let payload = record.encode().map_err(|e| bad(e.to_string()))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(HEADER_MSG_ID, msg_id_for_position(record.position).as_str());
+    headers.insert(
+        HEADER_EXPECTED_LAST_SEQUENCE,
+        expected_last_sequence.to_string().as_str(),
+    );
+    headers.insert(HEADER_POSITION, record.position.to_string().as_str());
+    headers.insert(HEADER_STREAM, record.stream.as_str());
+    headers.insert(HEADER_VERSION, record.stream_version.to_string().as_str());
+    headers.insert(HEADER_EVENT_TYPE, record.event_type.as_str());
+    headers.insert(
+        HEADER_SCHEMA_VERSION,
+        record.schema_version.to_string().as_str(),
+    );
+    headers.insert(HEADER_CONTENT_TYPE, BINCODE_CONTENT_TYPE);
+    let subject = subjects.event(aggregate, &record.event_type);
+    Ok((subject, headers, payload))
 }
