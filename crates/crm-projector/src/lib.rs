@@ -9,11 +9,12 @@ mod query;
 mod rebuild;
 pub mod record_codec;
 mod runtime;
+pub mod sequencer;
 mod source;
 mod store;
 pub mod versions;
 
-pub use error::ProjectorError;
+pub use error::{ProjectorError, RebuildRefused};
 pub use projection::{Change, EventEnvelope, Projection, QueryError};
 pub use query::{serve_queries, QueryTarget};
 pub use rebuild::{rebuild_into, RebuildReport};
