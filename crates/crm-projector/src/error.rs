@@ -1,5 +1,6 @@
 //! The projector's error enums.
 
+use crate::store::Corruption;
 use crate::versions::VersionsError;
 
 #[derive(Debug, thiserror::Error)]
@@ -11,7 +12,7 @@ pub enum ProjectorError {
         source: sled::Error,
     },
     #[error("projection store {path} is corrupt: {reason}")]
-    CorruptStore { path: String, reason: String },
+    CorruptStore { path: String, reason: Corruption },
     /// The projection could not read its stored entries back.
     #[error("projection store {path} is corrupt: {source}")]
     Restore {

@@ -23,7 +23,7 @@ pub use runtime::{
     RebuildProgress,
 };
 pub use source::{envelope_of, LogSource};
-pub use store::ProjectionStore;
+pub use store::{Corruption, ProjectionStore};
 
 /// Resolves once `shutdown` holds `true` (or its sender is gone).
 pub(crate) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
