@@ -490,6 +490,31 @@ mod tests {
     }
 
     #[test]
+    fn each_event_message_carries_its_position_as_message_id() {
+        let record = Record {
+            format_version: 1,
+            position: 42,
+            stream: "lead-0190".to_owned(),
+            stream_version: 3,
+            event_type: "LeadScored".to_owned(),
+            schema_version: 1,
+            command_id: uuid::Uuid::from_u128(7),
+            recorded_at_us: 0,
+            actor: None,
+            correlation_id: None,
+            causation_id: None,
+            payload: vec![1, 2, 3],
+        };
+        let (subject, headers, payload) = event_message(&Subjects::default(), &record, 41).unwrap();
+        assert_eq!(subject, "crm.evt.lead.LeadScored");
+        let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
+        assert_eq!(header(HEADER_MSG_ID), Some(msg_id_for_position(42)));
+        assert_eq!(header(HEADER_POSITION).as_deref(), Some("42"));
+        assert_eq!(header(HEADER_EXPECTED_LAST_SEQUENCE).as_deref(), Some("41"));
+        assert_eq!(payload, record.encode().unwrap());
+    }
+
+    #[test]
     fn an_empty_stream_gets_the_whole_log_in_batches() {
         assert_eq!(StreamEnd::of(0, 0), StreamEnd::Empty);
         let mut cursor = TailerCursor::new(Tip::START, 2);
