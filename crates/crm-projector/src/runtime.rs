@@ -467,7 +467,7 @@ impl<P: Projection + Default> Projector<P> {
                 reason: e.to_string(),
             }
         })?;
-        let durable = format!("crm-proj-{}", self.name);
+        let durable = crm_wire::query::projector_consumer(self.name);
         let consumer = stream
             .get_or_create_consumer(
                 &durable,

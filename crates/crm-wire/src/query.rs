@@ -36,6 +36,11 @@ impl Subjects {
     }
 }
 
+/// The durable JetStream consumer of projection `projection` on the events stream.
+pub fn projector_consumer(projection: &str) -> String {
+    format!("crm-proj-{projection}")
+}
+
 /// `status` of a reply body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -452,5 +457,6 @@ mod tests {
             subjects.projector_rebuild("kpis"),
             "crm.projector.kpis.rebuild"
         );
+        assert_eq!(projector_consumer("kpis"), "crm-proj-kpis");
     }
 }
