@@ -129,11 +129,13 @@ impl Projection for FunnelProjection {
             .collect()
     }
 
+    type RestoreError = StoreError;
+
     fn restore(
         &mut self,
         entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), String> {
-        self.restore_entries(entries).map_err(|e| e.to_string())
+    ) -> Result<(), StoreError> {
+        self.restore_entries(entries)
     }
 
     fn query(

@@ -134,8 +134,8 @@ impl KpiProjection {
         query::report(&self.model, period)
     }
 
-    /// Restores from stored entries, with a typed error ([`Projection::restore`] gives its
-    /// message). On error the model is left as it was.
+    /// Restores from stored entries (what [`Projection::restore`] does). On error the model is
+    /// left as it was.
     pub fn restore_entries(
         &mut self,
         entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
@@ -163,11 +163,13 @@ impl Projection for KpiProjection {
         store::drain(&self.model, &mut self.dirty)
     }
 
+    type RestoreError = RestoreError;
+
     fn restore(
         &mut self,
         entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), String> {
-        self.restore_entries(entries).map_err(|e| e.to_string())
+    ) -> Result<(), RestoreError> {
+        self.restore_entries(entries)
     }
 
     fn query(

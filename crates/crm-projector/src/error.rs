@@ -1,4 +1,7 @@
-//! The projector's error enum.
+//! The projector's error enums.
+
+use crate::store::Corruption;
+use crate::versions::VersionsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorError {
@@ -9,13 +12,26 @@ pub enum ProjectorError {
         source: sled::Error,
     },
     #[error("projection store {path} is corrupt: {reason}")]
-    CorruptStore { path: String, reason: String },
+    CorruptStore { path: String, reason: Corruption },
+    /// The projection could not read its stored entries back.
+    #[error("projection store {path} is corrupt: {source}")]
+    Restore {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The store versions directory (`versions.rs`): an I/O error or a damaged `CURRENT`.
+    #[error(transparent)]
+    Versions(#[from] VersionsError),
     #[error("event at position {position} cannot be applied: {reason}")]
     UnknownEvent { position: u64, reason: String },
     #[error("record at position {position} is damaged: {reason}")]
     BadRecord { position: u64, reason: String },
     #[error("the log has no event at position {position} (head {head})")]
     MissingPosition { position: u64, head: u64 },
+    /// The events stream cannot be looked up (at first start the tailer creates it).
+    #[error("NATS get stream failed: {reason}")]
+    StreamUnavailable { stream: String, reason: String },
     #[error("NATS {operation} failed: {reason}")]
     Nats {
         operation: &'static str,
@@ -23,6 +39,11 @@ pub enum ProjectorError {
     },
     #[error("event log: {0}")]
     Log(#[from] crm_eventlog::LogError),
+    /// A rebuild's task panicked or was cancelled.
+    #[error("rebuild task: {0}")]
+    RebuildTask(#[from] tokio::task::JoinError),
+    #[error("this projector was not opened with store versions")]
+    NotVersioned,
 }
 
 impl ProjectorError {
@@ -35,12 +56,23 @@ impl ProjectorError {
 
     /// Faults that waiting cannot fix: the projection stops (design rule 10).
     pub fn is_fatal(&self) -> bool {
-        matches!(
-            self,
+        match self {
             ProjectorError::UnknownEvent { .. }
-                | ProjectorError::BadRecord { .. }
-                | ProjectorError::CorruptStore { .. }
-                | ProjectorError::Store { .. }
-        )
+            | ProjectorError::BadRecord { .. }
+            | ProjectorError::CorruptStore { .. }
+            | ProjectorError::Restore { .. }
+            | ProjectorError::Store { .. } => true,
+            ProjectorError::Versions(e) => e.is_corruption(),
+            _ => false,
+        }
     }
+}
+
+/// Why a rebuild request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RebuildRefused {
+    #[error("a rebuild is already running")]
+    AlreadyRunning,
+    #[error("a rebuild is already requested")]
+    AlreadyRequested,
 }

@@ -9,11 +9,12 @@ mod query;
 mod rebuild;
 pub mod record_codec;
 mod runtime;
+pub mod sequencer;
 mod source;
 mod store;
 pub mod versions;
 
-pub use error::ProjectorError;
+pub use error::{ProjectorError, RebuildRefused};
 pub use projection::{Change, EventEnvelope, Projection, QueryError};
 pub use query::{serve_queries, QueryTarget};
 pub use rebuild::{rebuild_into, RebuildReport};
@@ -22,7 +23,7 @@ pub use runtime::{
     RebuildProgress,
 };
 pub use source::{envelope_of, LogSource};
-pub use store::ProjectionStore;
+pub use store::{Corruption, ProjectionStore};
 
 /// Resolves once `shutdown` holds `true` (or its sender is gone).
 pub(crate) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {

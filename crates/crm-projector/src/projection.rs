@@ -46,11 +46,14 @@ pub trait Projection: Send + Sync + 'static {
     /// checkpoint in one atomic batch.
     fn drain_changes(&mut self) -> Vec<Change>;
 
+    /// Why stored entries could not be restored (the projection's own error enum).
+    type RestoreError: std::error::Error + Send + Sync + 'static;
+
     /// Rebuilds the in-memory model from the stored entries (key order), at start-up.
     fn restore(
         &mut self,
         entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), String>;
+    ) -> Result<(), Self::RestoreError>;
 
     /// Answers query `name` (`customer.get`, `kpi.get`, ...) with a JSON body, without
     /// `position`: the runtime adds it.

@@ -1,6 +1,7 @@
 //! Query responders over NATS (`crm.query.<name>`), with read-your-writes: a request may carry
 //! `min_position` and `timeout_ms`; every reply carries the `position` its model reflects
-//! (design rule 12). `crm.projector.<name>.status` reports each projector's status.
+//! (design rule 12). `crm.projector.<name>.status` reports each projector's status. The bodies
+//! are the typed items of `crm_wire::query`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,26 +9,24 @@ use std::time::Duration;
 use async_nats::{Client, HeaderMap, Message};
 use futures::stream::{select_all, BoxStream};
 use futures::{FutureExt, StreamExt};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crm_domain::ErrorCode;
+use crm_wire::query::{
+    ProjectorStatus, QueryEnvelope, QueryRefusal, QueryRejection, QueryReply, RebuildReply,
+    QUERY_QUEUE_GROUP,
+};
 use crm_wire::{
     reply_bytes_max, service_error_headers, Subjects, HEADER_CONTENT_TYPE, JSON_CONTENT_TYPE,
 };
 
+use crate::error::RebuildRefused;
 use crate::projection::{Projection, QueryError};
-use crate::runtime::{ProjectorHandle, ProjectorStatus};
+use crate::runtime::ProjectorHandle;
 use crate::ProjectorError;
-
-/// Largest query body.
-pub const QUERY_BYTES_MAX: usize = 64 * 1024;
-/// How long a query waits for `min_position` when it gives no `timeout_ms`.
-pub const QUERY_TIMEOUT_MS_DEFAULT: u64 = 2_000;
-/// The longest wait a query may ask for.
-pub const QUERY_TIMEOUT_MS_MAX: u64 = 60_000;
-const QUERY_QUEUE_GROUP: &str = "crm-query";
 
 /// A running read model as the query responders see it.
 pub trait QueryTarget: Send + Sync + 'static {
@@ -38,7 +37,7 @@ pub trait QueryTarget: Send + Sync + 'static {
     fn answer(&self, query: &str, request: &Value) -> (u64, Result<Value, QueryError>);
     fn status(&self) -> ProjectorStatus;
     /// Starts a rebuild beside the live model (design rule 11).
-    fn request_rebuild(&self) -> Result<(), String>;
+    fn request_rebuild(&self) -> Result<(), RebuildRefused>;
 }
 
 impl<P: Projection> QueryTarget for ProjectorHandle<P> {
@@ -62,7 +61,7 @@ impl<P: Projection> QueryTarget for ProjectorHandle<P> {
         ProjectorHandle::status(self)
     }
 
-    fn request_rebuild(&self) -> Result<(), String> {
+    fn request_rebuild(&self) -> Result<(), RebuildRefused> {
         ProjectorHandle::request_rebuild(self)
     }
 }
@@ -71,6 +70,31 @@ enum Route {
     Query(Arc<dyn QueryTarget>, &'static str),
     Status(Arc<dyn QueryTarget>),
     Rebuild(Arc<dyn QueryTarget>),
+}
+
+/// A reply body ready to send, the refusal it carries (for the service error headers) and the
+/// model position it was answered at.
+struct Outgoing {
+    bytes: Vec<u8>,
+    error: Option<(ErrorCode, String)>,
+    position: Option<u64>,
+}
+
+impl Outgoing {
+    fn new(body: &impl Serialize, position: Option<u64>) -> Outgoing {
+        Outgoing {
+            bytes: serde_json::to_vec(body).unwrap_or_default(),
+            error: None,
+            position,
+        }
+    }
+
+    fn refused(refusal: &QueryRefusal, position: Option<u64>) -> Outgoing {
+        Outgoing {
+            error: Some((refusal.code(), refusal.to_string())),
+            ..Outgoing::new(&QueryRejection::new(refusal, position), position)
+        }
+    }
 }
 
 /// Serves the queries of `targets` until `shutdown` turns true.
@@ -88,11 +112,11 @@ pub async fn serve_queries(
             .map(|q| (subjects.query(q), Route::Query(target.clone(), q)))
             .collect();
         routes.push((
-            format!("{}.projector.{}.status", subjects.prefix(), target.name()),
+            subjects.projector_status(target.name()),
             Route::Status(target.clone()),
         ));
         routes.push((
-            format!("{}.projector.{}.rebuild", subjects.prefix(), target.name()),
+            subjects.projector_rebuild(target.name()),
             Route::Rebuild(target.clone()),
         ));
         for (subject, route) in routes {
@@ -116,85 +140,35 @@ pub async fn serve_queries(
         };
         let client = client.clone();
         tokio::spawn(async move {
-            let (body, error) = match route.as_ref() {
+            let outgoing = match route.as_ref() {
                 Route::Query(target, query) => {
                     answer(target.as_ref(), query, &message.payload).await
                 }
-                Route::Status(target) => (
-                    serde_json::to_value(target.status()).unwrap_or(Value::Null),
-                    None,
-                ),
+                Route::Status(target) => Outgoing::new(&target.status(), None),
                 Route::Rebuild(target) => match target.request_rebuild() {
-                    Ok(()) => (json!({"status": "accepted", "rebuild": "started"}), None),
-                    Err(reason) => (
-                        json!({"status": "rejected", "code": ErrorCode::InvalidTransition, "message": reason}),
-                        Some((ErrorCode::InvalidTransition, reason)),
-                    ),
+                    Ok(()) => Outgoing::new(&RebuildReply::accepted(), None),
+                    Err(refused) => {
+                        let reply = RebuildReply::rejected(refused.to_string());
+                        Outgoing {
+                            error: reply.error_code().map(|code| (code, refused.to_string())),
+                            ..Outgoing::new(&reply, None)
+                        }
+                    }
                 },
             };
-            respond(&client, &message, body, error).await;
+            respond(&client, &message, outgoing).await;
         });
     }
 }
 
-async fn answer(
-    target: &dyn QueryTarget,
-    query: &str,
-    payload: &[u8],
-) -> (Value, Option<(ErrorCode, String)>) {
+async fn answer(target: &dyn QueryTarget, query: &str, payload: &[u8]) -> Outgoing {
     let position_now = *target.position_watch().borrow();
-    let refuse = |code: ErrorCode, message: String, position: u64| {
-        (
-            json!({"status": "rejected", "code": code, "message": message, "position": position}),
-            Some((code, message)),
-        )
+    let (envelope, request) = match QueryEnvelope::parse(payload) {
+        Ok(parsed) => parsed,
+        Err(refusal) => return Outgoing::refused(&refusal, Some(position_now)),
     };
-    if payload.len() > QUERY_BYTES_MAX {
-        return refuse(
-            ErrorCode::PayloadTooLarge,
-            format!("query above {QUERY_BYTES_MAX} bytes"),
-            position_now,
-        );
-    }
-    let request: Value = if payload.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Map::new())
-    } else {
-        match serde_json::from_slice(payload) {
-            Ok(value @ Value::Object(_)) => value,
-            Ok(_) => {
-                return refuse(
-                    ErrorCode::Malformed,
-                    "a query body is a JSON object".into(),
-                    position_now,
-                )
-            }
-            Err(e) => {
-                return refuse(
-                    ErrorCode::Malformed,
-                    format!("query body: {e}"),
-                    position_now,
-                )
-            }
-        }
-    };
-    let number = |field: &str| -> Result<Option<u64>, String> {
-        match request.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(value) => value
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| format!("`{field}` must be a non-negative integer")),
-        }
-    };
-    let (min_position, timeout_ms) = match (number("min_position"), number("timeout_ms")) {
-        (Ok(min), Ok(timeout)) => (
-            min.unwrap_or(0),
-            timeout
-                .unwrap_or(QUERY_TIMEOUT_MS_DEFAULT)
-                .min(QUERY_TIMEOUT_MS_MAX),
-        ),
-        (Err(e), _) | (_, Err(e)) => return refuse(ErrorCode::Malformed, e, position_now),
-    };
+    let min_position = envelope.min_position.unwrap_or(0);
+    let timeout_ms = envelope.timeout_ms();
     if min_position > position_now {
         let mut watch = target.position_watch();
         let reached = tokio::time::timeout(
@@ -204,57 +178,49 @@ async fn answer(
         .await;
         if !matches!(reached, Ok(true)) {
             let position = *target.position_watch().borrow();
-            return refuse(
-                ErrorCode::Unavailable,
-                format!("the {} read model reached position {position}, not {min_position}, within {timeout_ms} ms", target.name()),
+            let refusal = QueryRefusal::PositionNotReached {
+                model: target.name().to_owned(),
                 position,
-            );
+                min_position,
+                timeout_ms,
+            };
+            return Outgoing::refused(&refusal, Some(position));
         }
     }
     let (position, result) = target.answer(query, &request);
-    match result {
-        Ok(Value::Object(mut fields)) => {
-            fields.insert("position".to_owned(), json!(position));
-            (Value::Object(fields), None)
-        }
-        Ok(other) => (json!({"position": position, "result": other}), None),
-        Err(QueryError::NotFound(what)) => refuse(ErrorCode::NotFound, what, position),
-        Err(QueryError::Malformed(what)) => refuse(ErrorCode::Malformed, what, position),
-        Err(QueryError::UnknownQuery(what)) => refuse(
-            ErrorCode::UnknownCommand,
-            format!("unknown query {what}"),
-            position,
-        ),
-    }
+    let refusal = match result {
+        Ok(data) => return Outgoing::new(&QueryReply { position, data }, Some(position)),
+        Err(QueryError::NotFound(what)) => QueryRefusal::NotFound(what),
+        Err(QueryError::Malformed(what)) => QueryRefusal::Malformed(what),
+        Err(QueryError::UnknownQuery(what)) => QueryRefusal::UnknownQuery(what),
+    };
+    Outgoing::refused(&refusal, Some(position))
 }
 
-async fn respond(
-    client: &Client,
-    message: &Message,
-    body: Value,
-    error: Option<(ErrorCode, String)>,
-) {
+async fn respond(client: &Client, message: &Message, outgoing: Outgoing) {
     let Some(reply) = message.reply.clone() else {
         return;
     };
+    let Outgoing {
+        mut bytes,
+        mut error,
+        position,
+    } = outgoing;
     let mut headers = HeaderMap::new();
     headers.insert(HEADER_CONTENT_TYPE, JSON_CONTENT_TYPE);
-    let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
-    let mut error = error;
     let bytes_max = reply_bytes_max(client.server_info().max_payload);
     if bytes.len() > bytes_max {
         // Publishing it would make the server drop this connection and every subscription
         // on it: refuse typed instead.
-        let message = format!(
-            "the reply would be {} bytes, above the {bytes_max} bytes NATS carries here; ask for a smaller page (`limit`)",
-            bytes.len()
+        let refused = Outgoing::refused(
+            &QueryRefusal::ReplyTooLarge {
+                bytes: bytes.len(),
+                bytes_max,
+            },
+            position,
         );
-        let code = ErrorCode::PayloadTooLarge;
-        bytes = serde_json::to_vec(
-            &json!({"status": "rejected", "code": code, "message": message, "position": body.get("position")}),
-        )
-        .unwrap_or_default();
-        error = Some((code, message));
+        bytes = refused.bytes;
+        error = refused.error;
     }
     if let Some((code, text)) = &error {
         for (name, value) in service_error_headers(*code, text) {

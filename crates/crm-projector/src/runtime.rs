@@ -5,7 +5,8 @@
 //! A position at or below the checkpoint is skipped (redelivery); the next one is applied; a
 //! later one reveals a gap, filled from the log read API first. The log is also read at start
 //! and whenever the consumer has been idle, so a projector converges to the log even when
-//! JetStream lost or never got some events.
+//! JetStream lost or never got some events. Those decisions are the I/O-free `Sequencer`
+//! (`sequencer.rs`); this module reads, writes and acknowledges as it says.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
@@ -13,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
 use futures::{FutureExt, StreamExt};
-use serde::Serialize;
 use std::path::PathBuf;
 
 use tokio::sync::{mpsc, watch};
@@ -22,12 +22,15 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crm_domain::Timestamp;
 use crm_eventlog::{LogConfig, Record};
+pub use crm_wire::query::{ProjectorState, ProjectorStatus, RebuildProgress};
 use crm_wire::{Subjects, HEADER_POSITION};
 
+use crate::error::RebuildRefused;
 use crate::projection::{EventEnvelope, Projection};
+use crate::sequencer::{Delivery, Sequencer};
 use crate::source::{envelope_of, LogSource};
 use crate::store::ProjectionStore;
-use crate::versions;
+use crate::versions::{self, FileSwitch, VersionSwitch};
 use crate::ProjectorError;
 
 #[derive(Debug, Clone)]
@@ -62,46 +65,6 @@ impl Default for ProjectorConfig {
             retry_backoff_ms: 250,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProjectorState {
-    Starting,
-    Running,
-    Rebuilding,
-    Stalled,
-    Failed,
-}
-
-/// What an operator sees of a projector.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProjectorStatus {
-    pub name: &'static str,
-    pub state: ProjectorState,
-    pub checkpoint: u64,
-    pub log_head: u64,
-    pub lag_events: u64,
-    /// Event time (recorded-at) between the newest event known in the log and the last one
-    /// applied; 0 when caught up.
-    pub lag_seconds: f64,
-    pub error: Option<String>,
-    /// A rebuild running beside the live model, if any.
-    pub rebuild: Option<RebuildProgress>,
-    /// Rebuilds swapped in since this process started.
-    pub rebuilds_completed: u64,
-    /// Why the last rebuild failed, if it did (the live model stayed).
-    pub last_rebuild_error: Option<String>,
-}
-
-/// Progress of a rebuild running beside the live model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RebuildProgress {
-    pub position: u64,
-    pub head: u64,
-    pub events_per_second: f64,
-    pub eta_seconds: f64,
-    pub error: Option<String>,
 }
 
 /// The model and the position it reflects, always updated together.
@@ -148,13 +111,13 @@ impl<P: Projection> ProjectorHandle<P> {
     }
 
     /// Asks the running projector to rebuild its model beside the live one and swap it in.
-    pub fn request_rebuild(&self) -> Result<(), String> {
+    pub fn request_rebuild(&self) -> Result<(), RebuildRefused> {
         if self.status().rebuild.is_some() {
-            return Err("a rebuild is already running".to_owned());
+            return Err(RebuildRefused::AlreadyRunning);
         }
         self.rebuild
             .try_send(())
-            .map_err(|_| "a rebuild is already requested".to_owned())
+            .map_err(|_| RebuildRefused::AlreadyRequested)
     }
 }
 
@@ -162,6 +125,8 @@ pub struct Projector<P: Projection> {
     name: &'static str,
     store: ProjectionStore,
     applied: Arc<RwLock<Applied<P>>>,
+    /// The by-position rule; its applied position is the one in `applied`.
+    sequencer: Sequencer,
     position_tx: watch::Sender<u64>,
     status: Arc<Mutex<ProjectorStatus>>,
     source: LogSource,
@@ -172,6 +137,8 @@ pub struct Projector<P: Projection> {
     newest_recorded_at: Timestamp,
     /// The directory holding the store versions, when opened with `open_root`.
     root: Option<PathBuf>,
+    /// How a rebuilt version is made live.
+    switch: Arc<dyn VersionSwitch>,
     rebuild_tx: mpsc::Sender<()>,
     rebuild_rx: mpsc::Receiver<()>,
     rebuild_task: Option<RebuildTask<P>>,
@@ -200,9 +167,9 @@ impl<P: Projection> Projector<P> {
         if let Some(e) = failure {
             return Err(e);
         }
-        restored.map_err(|reason| ProjectorError::CorruptStore {
+        restored.map_err(|source| ProjectorError::Restore {
             path: dir.display().to_string(),
-            reason,
+            source: Box::new(source),
         })?;
         let name = projection.name();
         info!(projection = name, checkpoint, "projection restored");
@@ -215,9 +182,10 @@ impl<P: Projection> Projector<P> {
                 model: projection,
                 position: checkpoint,
             })),
+            sequencer: Sequencer::new(checkpoint),
             position_tx,
             status: Arc::new(Mutex::new(ProjectorStatus {
-                name,
+                name: name.to_owned(),
                 state: ProjectorState::Starting,
                 checkpoint,
                 log_head: checkpoint,
@@ -233,6 +201,7 @@ impl<P: Projection> Projector<P> {
             applied_recorded_at: Timestamp::default(),
             newest_recorded_at: Timestamp::default(),
             root: None,
+            switch: Arc::new(FileSwitch),
             rebuild_tx,
             rebuild_rx,
             rebuild_task: None,
@@ -247,15 +216,18 @@ impl<P: Projection> Projector<P> {
         source: LogSource,
         config: ProjectorConfig,
     ) -> Result<Projector<P>, ProjectorError> {
-        let io = |e: std::io::Error| ProjectorError::CorruptStore {
-            path: root.display().to_string(),
-            reason: e.to_string(),
-        };
-        let dir = versions::current_dir(root).map_err(io)?;
-        versions::remove_stale(root).map_err(io)?;
+        let dir = versions::current_dir(root)?;
+        versions::remove_stale(root)?;
         let mut projector = Projector::open(projection, &dir, source, config)?;
         projector.root = Some(root.to_owned());
         Ok(projector)
+    }
+
+    /// Makes rebuilt versions live through `switch` instead of the file system directly (a
+    /// seam for tests that make the switch fail).
+    pub fn with_version_switch(mut self, switch: impl VersionSwitch) -> Projector<P> {
+        self.switch = Arc::new(switch);
+        self
     }
 
     pub fn handle(&self) -> ProjectorHandle<P> {
@@ -272,10 +244,7 @@ impl<P: Projection> Projector<P> {
     }
 
     fn position(&self) -> u64 {
-        self.applied
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .position
+        self.sequencer.applied()
     }
 
     pub fn store(&self) -> &ProjectionStore {
@@ -321,6 +290,7 @@ impl<P: Projection> Projector<P> {
             (applied.model.drain_changes(), position)
         };
         self.store.write_snapshot(changes, position)?;
+        self.sequencer.stored(position);
         self.position_tx.send_replace(position);
         self.update_status(|s| {
             s.checkpoint = position;
@@ -367,18 +337,19 @@ impl<P: Projection> Projector<P> {
     fn apply_records(&mut self, records: &[Record]) -> Result<(), ProjectorError> {
         let mut applied = self.applied.write().unwrap_or_else(|e| e.into_inner());
         for record in records {
-            if record.position <= applied.position {
-                continue;
-            }
-            if record.position != applied.position + 1 {
-                return Err(ProjectorError::MissingPosition {
-                    position: applied.position + 1,
-                    head: record.position,
-                });
+            match self.sequencer.classify(record.position) {
+                Delivery::Skip => continue,
+                Delivery::Apply => {}
+                Delivery::FillGap { from, .. } => {
+                    return Err(ProjectorError::MissingPosition {
+                        position: from,
+                        head: record.position,
+                    })
+                }
             }
             let envelope: EventEnvelope = envelope_of(record)?;
             applied.model.apply(&envelope);
-            applied.position = record.position;
+            applied.position = self.sequencer.advance();
             self.applied_recorded_at = envelope.recorded_at;
         }
         Ok(())
@@ -386,8 +357,7 @@ impl<P: Projection> Projector<P> {
 
     /// Commits what was applied but not yet stored, if anything.
     fn commit_applied(&mut self) -> Result<(), ProjectorError> {
-        let stored = self.status().checkpoint;
-        if self.position() > stored {
+        if self.sequencer.uncommitted().is_some() {
             self.commit(true)?;
         }
         Ok(())
@@ -401,16 +371,14 @@ impl<P: Projection> Projector<P> {
             (applied.model.drain_changes(), position)
         };
         self.store.commit(changes, position, flush)?;
+        self.sequencer.stored(position);
         self.position_tx.send_replace(position);
         self.update_status(|s| s.checkpoint = position);
         Ok(())
     }
 
-    fn status(&self) -> ProjectorStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    fn state(&self) -> ProjectorState {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).state
     }
 
     fn update_status(&self, f: impl FnOnce(&mut ProjectorStatus)) {
@@ -458,8 +426,8 @@ impl<P: Projection + Default> Projector<P> {
                         self.fail(&e);
                         return Err(e);
                     }
-                    Err(ProjectorError::Nats { operation: "get stream", .. })
-                        if self.status().state == ProjectorState::Starting =>
+                    Err(ProjectorError::StreamUnavailable { .. })
+                        if self.state() == ProjectorState::Starting =>
                     {
                         // At first start the tailer creates the stream a moment later.
                         info!(stream = %self.config.stream_name, "waiting for the events stream");
@@ -491,12 +459,15 @@ impl<P: Projection + Default> Projector<P> {
         client: &async_nats::Client,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), ProjectorError> {
+        self.sequencer.restart_deliveries();
         let js = jetstream::new(client.clone());
-        let stream = js
-            .get_stream(&self.config.stream_name)
-            .await
-            .map_err(|e| ProjectorError::nats("get stream", e))?;
-        let durable = format!("crm-proj-{}", self.name);
+        let stream = js.get_stream(&self.config.stream_name).await.map_err(|e| {
+            ProjectorError::StreamUnavailable {
+                stream: self.config.stream_name.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let durable = crm_wire::query::projector_consumer(self.name);
         let consumer = stream
             .get_or_create_consumer(
                 &durable,
@@ -539,7 +510,8 @@ impl<P: Projection + Default> Projector<P> {
                 }
                 finished = rebuild_finished(&mut self.rebuild_task), if self.rebuild_task.is_some() => {
                     self.rebuild_task = None;
-                    self.finish_rebuild(finished).await?;
+                    // A failed rebuild is in the status; only the live model's errors stop here.
+                    let _rebuild = self.finish_rebuild(finished).await?;
                     continue;
                 }
                 _ = crate::stopped(shutdown) => return Ok(()),
@@ -568,17 +540,19 @@ impl<P: Projection + Default> Projector<P> {
                 self.newest_recorded_at = self
                     .newest_recorded_at
                     .max(Timestamp::from_micros(record.recorded_at_us));
-                let position = self.position();
-                if record.position > position + 1 {
-                    // A gap: fill it from the log before applying this one.
-                    self.fill_gap(position + 1, record.position - 1).await?;
+                match self.sequencer.deliver(record.position) {
+                    Delivery::Skip => {}
+                    Delivery::Apply => self.apply_records(std::slice::from_ref(&record))?,
+                    Delivery::FillGap { from, to } => {
+                        self.fill_gap(from, to).await?;
+                        self.apply_records(std::slice::from_ref(&record))?;
+                    }
                 }
-                self.apply_records(std::slice::from_ref(&record))?;
                 self.update_status(|s| s.log_head = s.log_head.max(record.position));
                 last_acked = Some(message);
             }
             self.commit(true)?;
-            if let Some(message) = last_acked {
+            if let Some(message) = last_acked.filter(|_| self.sequencer.acknowledge()) {
                 // AckPolicy::All: the last message acknowledges the whole batch.
                 message
                     .ack()
@@ -626,7 +600,7 @@ impl<P: Projection + Default> Projector<P> {
                     head: 0,
                     events_per_second: 0.0,
                     eta_seconds: 0.0,
-                    error: Some("this projector was not opened with store versions".to_owned()),
+                    error: Some(ProjectorError::NotVersioned.to_string()),
                 })
             });
             return;
@@ -648,11 +622,7 @@ impl<P: Projection + Default> Projector<P> {
             })
         });
         self.rebuild_task = Some(tokio::spawn(async move {
-            let (version, dir) =
-                versions::next_dir(&root).map_err(|e| ProjectorError::CorruptStore {
-                    path: root.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+            let (version, dir) = versions::next_dir(&root)?;
             let mut fresh = Projector::open(P::default(), &dir, source, config)?;
             let started = Instant::now();
             fresh
@@ -672,46 +642,70 @@ impl<P: Projection + Default> Projector<P> {
         }));
     }
 
+    /// Rebuilds beside the live model and swaps the result in, now: what a rebuild request
+    /// makes `run` do, for callers that drive the projector themselves. A failed rebuild is
+    /// returned (and reported in the status); the live model stays as it was.
+    pub async fn rebuild_now(&mut self) -> Result<(), ProjectorError> {
+        self.start_rebuild();
+        let Some(task) = self.rebuild_task.take() else {
+            return Err(ProjectorError::NotVersioned);
+        };
+        let finished = task.await;
+        self.finish_rebuild(finished).await?
+    }
+
     /// Brings the rebuilt model to the live position and swaps it in: between two batches,
-    /// under the model's write lock, so no query sees a half-built model.
+    /// under the model's write lock, so no query sees a half-built model. The outer error is
+    /// the live model's (it stops `run`); the inner one is the rebuild's, already reported in
+    /// the status, with the live model untouched.
     async fn finish_rebuild(
         &mut self,
-        finished: Result<Result<(Projector<P>, String), ProjectorError>, tokio::task::JoinError>,
-    ) -> Result<(), ProjectorError> {
+        finished: RebuildOutcome<P>,
+    ) -> Result<Result<(), ProjectorError>, ProjectorError> {
         let (mut fresh, version) = match finished {
             Ok(Ok(done)) => done,
-            Ok(Err(e)) => return self.rebuild_failed(e.to_string()),
-            Err(e) => return self.rebuild_failed(e.to_string()),
+            Ok(Err(e)) => return Ok(self.rebuild_failed(e)),
+            Err(e) => return Ok(self.rebuild_failed(e.into())),
         };
         if let Err(e) = self.catch_up_live().await {
+            drop(fresh);
             // The live model is fine; only this rebuild is lost (a later request starts anew).
-            self.rebuild_failed(e.to_string())?;
+            self.note_rebuild_failure(&e);
             return Err(e);
         }
         let target = self.position();
         if let Err(e) = fresh.catch_up_until(target).await {
-            return self.rebuild_failed(e.to_string());
+            drop(fresh);
+            return Ok(self.rebuild_failed(e));
         }
-        let Projector { store, applied, .. } = fresh;
-        let rebuilt = match Arc::try_unwrap(applied) {
-            Ok(lock) => lock.into_inner().unwrap_or_else(|e| e.into_inner()),
-            Err(_) => return self.rebuild_failed("the rebuilt model is still shared".to_owned()),
-        };
-        assert_eq!(
-            rebuilt.position, target,
+        debug_assert_eq!(
+            fresh.position(),
+            target,
             "a rebuilt model swaps in at the live position"
         );
-        let root = self.root.clone().unwrap_or_default();
-        versions::make_current(&root, &version).map_err(|e| ProjectorError::CorruptStore {
-            path: root.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let Some(root) = self.root.clone() else {
+            drop(fresh);
+            return Ok(self.rebuild_failed(ProjectorError::NotVersioned));
+        };
+        if let Err(e) = self.switch.make_current(&root, &version) {
+            // An I/O failure of the switch, not a damaged store: the live version stays.
+            drop(fresh);
+            return Ok(self.rebuild_failed(e.into()));
+        }
+        let rebuilt = std::mem::take(
+            &mut fresh
+                .applied
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .model,
+        );
         {
             let mut live = self.applied.write().unwrap_or_else(|e| e.into_inner());
-            live.model = rebuilt.model;
+            live.model = rebuilt;
         }
-        let old = std::mem::replace(&mut self.store, store);
+        let old = std::mem::replace(&mut self.store, fresh.store);
         drop(old);
+        self.sequencer.stored(target);
         if let Err(e) = versions::remove_stale(&root) {
             warn!(error = %e, "old store version not removed");
         }
@@ -721,19 +715,32 @@ impl<P: Projection + Default> Projector<P> {
             s.rebuilds_completed += 1;
             s.last_rebuild_error = None;
         });
-        Ok(())
+        Ok(Ok(()))
     }
 
-    fn rebuild_failed(&mut self, reason: String) -> Result<(), ProjectorError> {
-        warn!(projection = self.name, error = %reason, "rebuild failed; the live model stays");
+    /// Reports a failed rebuild and hands its error back.
+    fn rebuild_failed(&mut self, error: ProjectorError) -> Result<(), ProjectorError> {
+        self.note_rebuild_failure(&error);
+        Err(error)
+    }
+
+    fn note_rebuild_failure(&mut self, error: &ProjectorError) {
+        warn!(projection = self.name, error = %error, "rebuild failed; the live model stays");
         self.update_status(|s| {
             s.rebuild = None;
-            s.last_rebuild_error = Some(reason.clone());
+            s.last_rebuild_error = Some(error.to_string());
         });
         if let Some(root) = &self.root {
-            let _ = versions::remove_stale(root);
+            // Only while `CURRENT` still names the live store: a switch that failed after its
+            // rename leaves both versions for the next start to choose from.
+            let live_is_current =
+                versions::current_dir(root).is_ok_and(|current| current == self.store.path());
+            if live_is_current {
+                if let Err(e) = versions::remove_stale(root) {
+                    warn!(error = %e, "failed rebuild's store version not removed");
+                }
+            }
         }
-        Ok(())
     }
 }
 
@@ -750,6 +757,7 @@ fn position_header(message: &jetstream::Message) -> Option<u64> {
 /// A rebuild running beside the live model: the fresh projector and its store version.
 type RebuildTask<P> = JoinHandle<Result<(Projector<P>, String), ProjectorError>>;
 
+/// How a rebuild task ended.
 type RebuildOutcome<P> =
     Result<Result<(Projector<P>, String), ProjectorError>, tokio::task::JoinError>;
 

@@ -18,6 +18,21 @@ use sha2::{Digest, Sha256};
 use crate::projection::Change;
 use crate::ProjectorError;
 
+/// What is wrong with a damaged store (or one a snapshot may not go into).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Corruption {
+    #[error("checkpoint is not 8 bytes")]
+    CheckpointSize,
+    #[error("live entry without a valid marker")]
+    EntryMarker,
+    #[error("snapshot chunk truncated")]
+    ChunkTruncated,
+    #[error("snapshot keys out of order")]
+    ChunkOrder,
+    #[error("a snapshot is only written into an empty store")]
+    SnapshotNotEmpty,
+}
+
 const DELTA_PREFIX: u8 = b'm';
 const SNAPSHOT_PREFIX: u8 = b's';
 const CHECKPOINT_KEY: &[u8] = b"c/checkpoint";
@@ -60,10 +75,10 @@ impl ProjectionStore {
         }
     }
 
-    fn corrupt(&self, reason: impl Into<String>) -> ProjectorError {
+    fn corrupt(&self, reason: Corruption) -> ProjectorError {
         ProjectorError::CorruptStore {
             path: self.path.display().to_string(),
-            reason: reason.into(),
+            reason,
         }
     }
 
@@ -77,7 +92,7 @@ impl ProjectionStore {
             None => Ok(0),
             Some(bytes) => <[u8; 8]>::try_from(bytes.as_ref())
                 .map(u64::from_be_bytes)
-                .map_err(|_| self.corrupt("checkpoint is not 8 bytes")),
+                .map_err(|_| self.corrupt(Corruption::CheckpointSize)),
         }
     }
 
@@ -92,7 +107,7 @@ impl ProjectionStore {
                 match value.split_first() {
                     Some((&PRESENT, rest)) => Ok((key[1..].to_vec(), Some(rest.to_vec()))),
                     Some((&TOMBSTONE, [])) => Ok((key[1..].to_vec(), None)),
-                    _ => Err(self.corrupt("live entry without a valid marker")),
+                    _ => Err(self.corrupt(Corruption::EntryMarker)),
                 }
             })
             .peekable();
@@ -154,7 +169,7 @@ impl ProjectionStore {
         checkpoint: u64,
     ) -> Result<(), ProjectorError> {
         if self.checkpoint()? != 0 || self.db.scan_prefix([DELTA_PREFIX]).next().is_some() {
-            return Err(self.corrupt("a snapshot is only written into an empty store"));
+            return Err(self.corrupt(Corruption::SnapshotNotEmpty));
         }
         changes.sort_by(|a, b| a.0.cmp(&b.0));
         let mut batch = sled::Batch::default();
@@ -207,15 +222,15 @@ impl ProjectionStore {
     }
 }
 
-fn decode_chunk(bytes: &[u8]) -> Result<Vec<Entry>, String> {
+fn decode_chunk(bytes: &[u8]) -> Result<Vec<Entry>, Corruption> {
     let mut entries = Vec::new();
     let mut rest = bytes;
-    let take = |rest: &mut &[u8]| -> Result<Vec<u8>, String> {
-        let (len, tail) = rest.split_at_checked(4).ok_or("snapshot chunk truncated")?;
+    let take = |rest: &mut &[u8]| -> Result<Vec<u8>, Corruption> {
+        let (len, tail) = rest.split_at_checked(4).ok_or(Corruption::ChunkTruncated)?;
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let (part, tail) = tail
             .split_at_checked(len)
-            .ok_or("snapshot chunk truncated")?;
+            .ok_or(Corruption::ChunkTruncated)?;
         *rest = tail;
         Ok(part.to_vec())
     };
@@ -223,7 +238,7 @@ fn decode_chunk(bytes: &[u8]) -> Result<Vec<Entry>, String> {
         let key = take(&mut rest)?;
         let value = take(&mut rest)?;
         if entries.last().is_some_and(|(last, _): &Entry| *last >= key) {
-            return Err("snapshot keys out of order".into());
+            return Err(Corruption::ChunkOrder);
         }
         entries.push((key, value));
     }

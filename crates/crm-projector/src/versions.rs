@@ -8,24 +8,74 @@ use std::path::{Path, PathBuf};
 
 const CURRENT: &str = "CURRENT";
 
+/// Why the store versions could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionsError {
+    /// The file system failed: the versions themselves may be fine (a full disk, permissions).
+    #[error("store versions {path}: {step} failed: {source}")]
+    Io {
+        path: String,
+        step: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `CURRENT` names no version: an operator decides which one is live.
+    #[error("{path} names `{content}`, not a store version")]
+    BadCurrent { path: String, content: String },
+}
+
+impl VersionsError {
+    fn io(path: &Path, step: &'static str) -> impl FnOnce(std::io::Error) -> VersionsError {
+        let path = path.display().to_string();
+        move |source| VersionsError::Io { path, step, source }
+    }
+
+    /// The kind of the underlying I/O error, if this is one.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            VersionsError::Io { source, .. } => Some(source.kind()),
+            VersionsError::BadCurrent { .. } => None,
+        }
+    }
+
+    /// Damaged content rather than a failing file system.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, VersionsError::BadCurrent { .. })
+    }
+}
+
+/// The step that makes a version live. A seam: the runtime goes through it so a test can make
+/// the switch fail and check that the live model survives.
+pub trait VersionSwitch: Send + Sync + 'static {
+    fn make_current(&self, root: &Path, version: &str) -> Result<(), VersionsError>;
+}
+
+/// The real switch: [`make_current`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileSwitch;
+
+impl VersionSwitch for FileSwitch {
+    fn make_current(&self, root: &Path, version: &str) -> Result<(), VersionsError> {
+        make_current(root, version)
+    }
+}
+
 fn version_number(name: &str) -> Option<u64> {
     name.strip_prefix('v')?.parse().ok()
 }
 
 /// The live store directory; a new root starts at `v1`.
-pub fn current_dir(root: &Path) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(root)?;
-    match std::fs::read_to_string(root.join(CURRENT)) {
+pub fn current_dir(root: &Path) -> Result<PathBuf, VersionsError> {
+    std::fs::create_dir_all(root).map_err(VersionsError::io(root, "create"))?;
+    let current = root.join(CURRENT);
+    match std::fs::read_to_string(&current) {
         Ok(text) => {
             let version = text.trim();
             if version_number(version).is_none() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "{} names `{version}`, not a store version",
-                        root.join(CURRENT).display()
-                    ),
-                ));
+                return Err(VersionsError::BadCurrent {
+                    path: current.display().to_string(),
+                    content: version.to_owned(),
+                });
             }
             Ok(root.join(version))
         }
@@ -33,20 +83,20 @@ pub fn current_dir(root: &Path) -> std::io::Result<PathBuf> {
             make_current(root, "v1")?;
             Ok(root.join("v1"))
         }
-        Err(e) => Err(e),
+        Err(e) => Err(VersionsError::io(&current, "read")(e)),
     }
 }
 
 /// A fresh directory for the next version (leftovers of an interrupted rebuild are removed).
-pub fn next_dir(root: &Path) -> std::io::Result<(String, PathBuf)> {
+pub fn next_dir(root: &Path) -> Result<(String, PathBuf), VersionsError> {
     let current = current_dir(root)?;
     let mut highest = current
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(version_number)
         .unwrap_or(0);
-    for entry in std::fs::read_dir(root)? {
-        let name = entry?.file_name();
+    for entry in std::fs::read_dir(root).map_err(VersionsError::io(root, "list"))? {
+        let name = entry.map_err(VersionsError::io(root, "list"))?.file_name();
         if let Some(n) = name.to_str().and_then(version_number) {
             highest = highest.max(n);
         }
@@ -55,33 +105,40 @@ pub fn next_dir(root: &Path) -> std::io::Result<(String, PathBuf)> {
     let dir = root.join(&version);
     debug_assert_ne!(dir, current);
     if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
+        std::fs::remove_dir_all(&dir).map_err(VersionsError::io(&dir, "remove"))?;
     }
     Ok((version, dir))
 }
 
 /// Makes `version` the live store: `CURRENT` is replaced by rename, after an fsync.
-pub fn make_current(root: &Path, version: &str) -> std::io::Result<()> {
+pub fn make_current(root: &Path, version: &str) -> Result<(), VersionsError> {
     let temporary = root.join("CURRENT.tmp");
-    let mut file = std::fs::File::create(&temporary)?;
-    writeln!(file, "{version}")?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, root.join(CURRENT))?;
-    std::fs::File::open(root)?.sync_all()
+    let write = |path: &Path| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(path)?;
+        writeln!(file, "{version}")?;
+        file.sync_all()
+    };
+    write(&temporary).map_err(VersionsError::io(&temporary, "write"))?;
+    std::fs::rename(&temporary, root.join(CURRENT))
+        .map_err(VersionsError::io(root, "rename CURRENT"))?;
+    std::fs::File::open(root)
+        .and_then(|dir| dir.sync_all())
+        .map_err(VersionsError::io(root, "sync"))
 }
 
 /// Removes every version directory but the live one.
-pub fn remove_stale(root: &Path) -> std::io::Result<()> {
+pub fn remove_stale(root: &Path) -> Result<(), VersionsError> {
     let current = current_dir(root)?;
-    for entry in std::fs::read_dir(root)? {
-        let entry = entry?;
+    for entry in std::fs::read_dir(root).map_err(VersionsError::io(root, "list"))? {
+        let entry = entry.map_err(VersionsError::io(root, "list"))?;
         let is_version = entry
             .file_name()
             .to_str()
             .and_then(version_number)
             .is_some();
         if is_version && entry.path() != current {
-            std::fs::remove_dir_all(entry.path())?;
+            std::fs::remove_dir_all(entry.path())
+                .map_err(VersionsError::io(&entry.path(), "remove"))?;
         }
     }
     Ok(())
@@ -110,6 +167,6 @@ mod tests {
         remove_stale(root.path()).unwrap();
         assert!(!first.exists());
         std::fs::write(root.path().join("CURRENT"), "garbage").unwrap();
-        assert!(current_dir(root.path()).is_err());
+        assert!(current_dir(root.path()).unwrap_err().is_corruption());
     }
 }

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use crm_eventlog::{EventLog, LogConfig};
+use crm_projector::versions::{VersionSwitch, VersionsError};
 use crm_projector::{
     rebuild_into, Change, EventEnvelope, LogSource, Projection, Projector, ProjectorConfig,
-    QueryError,
+    ProjectorError, ProjectorState, QueryError,
 };
 use crm_service::{
     serve_commands, serve_log_api, CommandHandler, CommandRequest, HandlerConfig, ServiceConfig,
@@ -61,17 +62,19 @@ impl Projection for Counting {
         changes.sort();
         changes
     }
+    type RestoreError = BadEntry;
+
     fn restore(
         &mut self,
         entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), BadEntry> {
         for (key, value) in entries {
             if key == b"chain" {
-                self.chain = value.try_into().map_err(|_| "chain")?;
+                self.chain = value.try_into().map_err(|_| BadEntry("chain"))?;
             } else if let Some(name) = key.strip_prefix(b"count/") {
-                let count = u64::from_be_bytes(value.try_into().map_err(|_| "count")?);
-                self.counts
-                    .insert(String::from_utf8(name.to_vec()).map_err(|_| "name")?, count);
+                let count = u64::from_be_bytes(value.try_into().map_err(|_| BadEntry("count"))?);
+                let name = String::from_utf8(name.to_vec()).map_err(|_| BadEntry("name"))?;
+                self.counts.insert(name, count);
             }
         }
         Ok(())
@@ -83,6 +86,10 @@ impl Projection for Counting {
         &["counting.get"]
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("bad {0} entry")]
+struct BadEntry(&'static str);
 
 struct System {
     nats: NatsServer,
@@ -422,4 +429,88 @@ async fn an_unknown_event_type_stops_the_projection_with_a_clear_status() {
     assert!(status.error.unwrap().contains("LeadTeleported"));
     assert_eq!(handle.read(|_, p| p), 0, "nothing was skipped or applied");
     let _ = s.stop.send(true);
+}
+
+/// A version switch whose first `failures` calls fail like a full disk would.
+struct FailingSwitch {
+    failures: std::sync::atomic::AtomicU32,
+}
+
+impl VersionSwitch for FailingSwitch {
+    fn make_current(&self, root: &std::path::Path, version: &str) -> Result<(), VersionsError> {
+        use std::sync::atomic::Ordering;
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Err(VersionsError::Io {
+                path: root.display().to_string(),
+                step: "write",
+                source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "injected"),
+            });
+        }
+        crm_projector::versions::make_current(root, version)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_io_error_while_swapping_in_a_rebuild_keeps_the_live_model() {
+    let dir = TempDataDir::new().unwrap();
+    let log = EventLog::open(&dir.join("log"), LogConfig::default()).unwrap();
+    let handler = CommandHandler::new(log.clone(), HandlerConfig::default());
+    run_commands(&handler, 0, 30).await;
+    let root = dir.join("counting");
+    let mut projector = Projector::open_root(
+        Counting::default(),
+        &root,
+        LogSource::Local(log.clone()),
+        ProjectorConfig::default(),
+    )
+    .unwrap()
+    .with_version_switch(FailingSwitch { failures: 1.into() });
+    projector.catch_up(true, |_, _| {}).await.unwrap();
+    let handle = projector.handle();
+    let live_dir = crm_projector::versions::current_dir(&root).unwrap();
+
+    let error = projector.rebuild_now().await.unwrap_err();
+    match &error {
+        ProjectorError::Versions(e) => {
+            assert_eq!(e.io_kind(), Some(std::io::ErrorKind::PermissionDenied))
+        }
+        other => panic!("not an I/O error of the switch: {other:?}"),
+    }
+    assert!(!error.is_fatal(), "{error}");
+    let status = handle.status();
+    assert_ne!(status.state, ProjectorState::Failed, "{status:?}");
+    assert!(
+        status
+            .last_rebuild_error
+            .as_deref()
+            .is_some_and(|e| !e.contains("corrupt")),
+        "{status:?}"
+    );
+    assert_eq!(
+        crm_projector::versions::current_dir(&root).unwrap(),
+        live_dir
+    );
+    let answer = handle.read(|model, position| (model.query("counting.get", &json!({})), position));
+    assert_eq!(answer.1, 30);
+    assert_eq!(answer.0.unwrap()["counts"]["LeadCreated"], 10);
+
+    // The live model keeps applying, and the next rebuild swaps in.
+    run_commands(&handler, 30, 6).await;
+    projector.catch_up(true, |_, _| {}).await.unwrap();
+    projector.rebuild_now().await.unwrap();
+    let status = handle.status();
+    assert_eq!(status.rebuilds_completed, 1, "{status:?}");
+    assert_eq!(status.last_rebuild_error, None);
+    assert_eq!(handle.read(|_, position| position), 36);
+    assert_ne!(
+        crm_projector::versions::current_dir(&root).unwrap(),
+        live_dir
+    );
+    assert_eq!(
+        projector.store().canonical_hash().unwrap(),
+        rebuilt_hash(&log).await,
+        "the swapped-in store equals a rebuild"
+    );
 }

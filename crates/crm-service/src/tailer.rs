@@ -6,6 +6,10 @@
 //! one of its batch instead of leaving a gap. After any failure, and at start, the tailer reads
 //! the position of the stream's last message (`Crm-Position`) and resumes after it: a stream
 //! behind the log is filled up, a stream ahead of the log is an alarm and stops the tailer.
+//!
+//! Those decisions are the I/O-free [`TailerCursor`] and [`StreamEnd`] at the end of this file,
+//! unit-tested without a nats-server; `Tailer` reads the stream and the log and publishes as
+//! they say.
 
 use std::time::Duration;
 
@@ -63,13 +67,6 @@ pub struct Tailer {
     status: watch::Sender<TailerStatus>,
 }
 
-/// Where the stream ends: its last sequence and the log position that message holds.
-#[derive(Debug, Clone, Copy)]
-struct Tip {
-    sequence: u64,
-    position: u64,
-}
-
 impl Tailer {
     pub fn new(log: EventLog, client: async_nats::Client, config: TailerConfig) -> Tailer {
         Tailer {
@@ -97,7 +94,7 @@ impl Tailer {
 
     async fn run_inner(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ServiceError> {
         let stream = self.ensure_stream().await?;
-        let mut tip = loop {
+        let tip = loop {
             match self.tip(&stream).await {
                 Ok(tip) => break tip,
                 Err(e @ ServiceError::StreamEmptied { .. }) => return Err(e),
@@ -113,40 +110,47 @@ impl Tailer {
         };
         self.status.send_modify(|s| s.failed = None);
         info!(stream = %self.config.stream_name, published = tip.position, head = self.log.head(), "tailer resuming");
+        let mut cursor = TailerCursor::new(tip, self.config.publish_batch_max);
         let mut head_rx = self.log.subscribe_head();
         loop {
             if *shutdown.borrow() {
                 return Ok(());
             }
             let head = *head_rx.borrow_and_update();
-            if tip.position > head {
-                return Err(ServiceError::StreamAheadOfLog {
-                    stream: self.config.stream_name.clone(),
-                    stream_position: tip.position,
-                    log_head: head,
-                });
-            }
-            if tip.position < head {
-                match self.publish_batch(tip, head).await {
-                    Ok(next) => tip = next,
-                    Err(e) => {
-                        warn!(error = %e, position = tip.position + 1, "publish failed; resynchronising");
+            match cursor.step(head) {
+                TailerStep::StreamAhead {
+                    stream_position,
+                    log_head,
+                } => {
+                    return Err(ServiceError::StreamAheadOfLog {
+                        stream: self.config.stream_name.clone(),
+                        stream_position,
+                        log_head,
+                    })
+                }
+                TailerStep::Publish(batch) => {
+                    if let Err(e) = self.publish_batch(&mut cursor, batch).await {
+                        warn!(error = %e, position = batch.from, "publish failed; resynchronising");
                         tokio::select! {
                             _ = tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)) => {}
                             _ = crate::stopped(shutdown) => return Ok(()),
                         }
+                        // On failure the cursor keeps its tip: the next publish names that
+                        // sequence, so JetStream refuses it unless the tip was right.
                         match self.tip(&stream).await {
-                            Ok(resynced) => tip = resynced,
+                            Ok(resynced) => cursor.resynchronised(resynced),
                             Err(e) => warn!(error = %e, "cannot read the stream's tip; retrying"),
                         }
                     }
+                    let published = cursor.tip().position;
+                    self.status.send_modify(|s| s.published = published);
                 }
-                self.status.send_modify(|s| s.published = tip.position);
-                continue;
-            }
-            tokio::select! {
-                changed = head_rx.changed() => if changed.is_err() { return Ok(()) },
-                _ = crate::stopped(shutdown) => return Ok(()),
+                TailerStep::Wait => {
+                    tokio::select! {
+                        changed = head_rx.changed() => if changed.is_err() { return Ok(()) },
+                        _ = crate::stopped(shutdown) => return Ok(()),
+                    }
+                }
             }
         }
     }
@@ -180,52 +184,46 @@ impl Tailer {
             .get_info()
             .await
             .map_err(|e| js_error("stream info")(&e))?;
-        let sequence = info.state.last_sequence;
-        if info.state.messages == 0 {
-            if sequence > 0 {
-                // Purged or expired: what it held is unknown, and republishing the whole log
-                // would hand consumers every event again. An operator decides.
+        let sequence = match StreamEnd::of(info.state.messages, info.state.last_sequence) {
+            StreamEnd::Empty => return Ok(Tip::START),
+            StreamEnd::Purged { last_sequence } => {
                 return Err(ServiceError::StreamEmptied {
                     stream: self.config.stream_name.clone(),
-                    last_sequence: sequence,
-                });
+                    last_sequence,
+                })
             }
-            return Ok(Tip {
-                sequence,
-                position: 0,
-            });
-        }
+            StreamEnd::ReadLast { sequence } => sequence,
+        };
         let message = stream
             .get_raw_message(sequence)
             .await
             .map_err(|e| js_error("get last message")(&e))?;
-        let position = message
-            .headers
-            .get(HEADER_POSITION)
-            .and_then(|v| v.as_str().parse::<u64>().ok())
-            .ok_or_else(|| ServiceError::JetStream {
-                operation: "read last message",
-                reason: format!("message {sequence} has no valid {HEADER_POSITION} header"),
-            })?;
-        Ok(Tip { sequence, position })
+        let header = message.headers.get(HEADER_POSITION).map(|v| v.as_str());
+        Tip::of_last_message(sequence, header).ok_or_else(|| ServiceError::JetStream {
+            operation: "read last message",
+            reason: format!("message {sequence} has no valid {HEADER_POSITION} header"),
+        })
     }
 
-    /// Publishes positions after `tip` up to `head`, at most one batch, pipelined. Only the
-    /// batch's last message asks JetStream for an ack: every message names the sequence it
-    /// must follow, so if any earlier one was not stored, the last one is refused too and the
-    /// tailer resynchronises from the stream's tip.
-    async fn publish_batch(&self, tip: Tip, head: u64) -> Result<Tip, ServiceError> {
-        let wanted = (head - tip.position).min(self.config.publish_batch_max as u64) as usize;
-        let records = self.log.read_all(tip.position + 1, wanted)?;
+    /// Publishes one batch the cursor asked for, pipelined, and moves the cursor on its ack.
+    /// Only the batch's last message asks JetStream for an ack: every message names the
+    /// sequence it must follow, so if any earlier one was not stored, the last one is refused
+    /// too and the tailer resynchronises from the stream's tip.
+    async fn publish_batch(
+        &self,
+        cursor: &mut TailerCursor,
+        batch: PublishBatch,
+    ) -> Result<(), ServiceError> {
+        let records = self.log.read_all(batch.from, batch.count as usize)?;
         let Some(last) = records.last() else {
-            return Ok(tip);
+            return Ok(());
         };
         let last_position = last.position;
         let mut ack = None;
-        for (expected_sequence, record) in (tip.sequence..).zip(records.iter()) {
+        for (expected_sequence, record) in (batch.after_sequence..).zip(records.iter()) {
             debug_assert_eq!(
                 record.position,
-                tip.position + 1 + (expected_sequence - tip.sequence),
+                batch.from + (expected_sequence - batch.after_sequence),
                 "log positions are contiguous"
             );
             let (subject, headers, payload) =
@@ -251,34 +249,24 @@ impl Tailer {
             }
         }
         let Some(ack) = ack else {
-            return Ok(tip);
+            return Ok(());
         };
         let ack = ack.await.map_err(|e| ServiceError::JetStream {
             operation: "publish ack",
             reason: format!("batch ending at position {last_position}: {e}"),
         })?;
-        if ack.duplicate {
-            // Stored before under this position's id: the stream is not where we thought.
-            return Err(ServiceError::JetStream {
+        cursor
+            .acked(
+                batch,
+                last_position,
+                records.len() as u64,
+                ack.sequence,
+                ack.duplicate,
+            )
+            .map_err(|e| ServiceError::JetStream {
                 operation: "publish ack",
-                reason: format!("position {last_position} was already in the stream"),
-            });
-        }
-        let published = records.len() as u64;
-        if ack.sequence != tip.sequence + published {
-            return Err(ServiceError::JetStream {
-                operation: "publish ack",
-                reason: format!(
-                    "position {last_position} stored at sequence {}, expected {}",
-                    ack.sequence,
-                    tip.sequence + published
-                ),
-            });
-        }
-        Ok(Tip {
-            sequence: ack.sequence,
-            position: last_position,
-        })
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -315,4 +303,306 @@ pub fn event_message(
     headers.insert(HEADER_CONTENT_TYPE, BINCODE_CONTENT_TYPE);
     let subject = subjects.event(aggregate, &record.event_type);
     Ok((subject, headers, payload))
+}
+
+/// Where the stream ends: its last sequence and the log position that message holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tip {
+    pub sequence: u64,
+    pub position: u64,
+}
+
+impl Tip {
+    /// A stream that never held a message: publishing starts at position 1.
+    pub const START: Tip = Tip {
+        sequence: 0,
+        position: 0,
+    };
+
+    /// The tip from the stream's last message and its `Crm-Position` header; `None` when the
+    /// header is missing or not a position.
+    pub fn of_last_message(sequence: u64, position_header: Option<&str>) -> Option<Tip> {
+        let position = position_header?.parse().ok()?;
+        Some(Tip { sequence, position })
+    }
+}
+
+/// What the stream's state says about its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// It never held a message.
+    Empty,
+    /// Its last message (`sequence`) names the position to resume after.
+    ReadLast { sequence: u64 },
+    /// It held messages and holds none now (purged or expired): what it held is unknown, and
+    /// republishing the whole log would hand consumers every event again. An alarm: an
+    /// operator decides.
+    Purged { last_sequence: u64 },
+}
+
+impl StreamEnd {
+    pub fn of(messages: u64, last_sequence: u64) -> StreamEnd {
+        match (messages, last_sequence) {
+            (0, 0) => StreamEnd::Empty,
+            (0, last_sequence) => StreamEnd::Purged { last_sequence },
+            (_, sequence) => StreamEnd::ReadLast { sequence },
+        }
+    }
+}
+
+/// Log positions to publish, in order, the first one after stream sequence `after_sequence`
+/// (its `Nats-Expected-Last-Sequence`), each following one after the previous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishBatch {
+    pub from: u64,
+    pub count: u64,
+    pub after_sequence: u64,
+}
+
+/// What the tailer does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TailerStep {
+    /// The stream is behind the log: publish this batch.
+    Publish(PublishBatch),
+    /// The stream holds the whole log: wait for the head to move.
+    Wait,
+    /// The stream holds positions the log does not (a log restored from an older copy, or
+    /// another writer): stop and alert rather than publish a second history.
+    StreamAhead { stream_position: u64, log_head: u64 },
+}
+
+/// A publish ack that does not continue the stream where the cursor expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AckMismatch {
+    /// Stored before under this position's id: the stream is not where we thought.
+    #[error("position {position} was already in the stream")]
+    Duplicate { position: u64 },
+    #[error("position {position} stored at sequence {sequence}, expected {expected}")]
+    Misplaced {
+        position: u64,
+        sequence: u64,
+        expected: u64,
+    },
+}
+
+/// The tailer's decisions, without I/O: from the stream's tip and the log's head, what to
+/// publish next, when to wait and when to stop; and whether an ack continues the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailerCursor {
+    tip: Tip,
+    batch_max: u64,
+}
+
+impl TailerCursor {
+    /// Resumes after `tip` (read from the stream at start), publishing at most `batch_max`
+    /// events per batch.
+    pub fn new(tip: Tip, batch_max: usize) -> TailerCursor {
+        TailerCursor {
+            tip,
+            batch_max: (batch_max as u64).max(1),
+        }
+    }
+
+    pub fn tip(&self) -> Tip {
+        self.tip
+    }
+
+    /// The next step for a log whose flushed head is `head`.
+    pub fn step(&self, head: u64) -> TailerStep {
+        match self.tip.position.cmp(&head) {
+            std::cmp::Ordering::Greater => TailerStep::StreamAhead {
+                stream_position: self.tip.position,
+                log_head: head,
+            },
+            std::cmp::Ordering::Equal => TailerStep::Wait,
+            std::cmp::Ordering::Less => TailerStep::Publish(PublishBatch {
+                from: self.tip.position + 1,
+                count: (head - self.tip.position).min(self.batch_max),
+                after_sequence: self.tip.sequence,
+            }),
+        }
+    }
+
+    /// JetStream acknowledged the last message of `batch`, `published` messages ending at log
+    /// position `last_position`: the stream moves on only if that message landed right after
+    /// the batch's predecessors.
+    pub fn acked(
+        &mut self,
+        batch: PublishBatch,
+        last_position: u64,
+        published: u64,
+        sequence: u64,
+        duplicate: bool,
+    ) -> Result<(), AckMismatch> {
+        if duplicate {
+            return Err(AckMismatch::Duplicate {
+                position: last_position,
+            });
+        }
+        let expected = batch.after_sequence + published;
+        if sequence != expected {
+            return Err(AckMismatch::Misplaced {
+                position: last_position,
+                sequence,
+                expected,
+            });
+        }
+        self.tip = Tip {
+            sequence,
+            position: last_position,
+        };
+        Ok(())
+    }
+
+    /// After a failed publish: the stream's tip as read again.
+    pub fn resynchronised(&mut self, tip: Tip) {
+        self.tip = tip;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(from: u64, count: u64, after_sequence: u64) -> TailerStep {
+        TailerStep::Publish(PublishBatch {
+            from,
+            count,
+            after_sequence,
+        })
+    }
+
+    /// Acks a whole batch as JetStream would when every message was stored.
+    fn ack_all(cursor: &mut TailerCursor, head: u64) {
+        let TailerStep::Publish(batch) = cursor.step(head) else {
+            panic!("nothing to publish");
+        };
+        let last = batch.from + batch.count - 1;
+        cursor
+            .acked(
+                batch,
+                last,
+                batch.count,
+                batch.after_sequence + batch.count,
+                false,
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn each_event_message_carries_its_position_as_message_id() {
+        let record = Record {
+            format_version: 1,
+            position: 42,
+            stream: "lead-0190".to_owned(),
+            stream_version: 3,
+            event_type: "LeadScored".to_owned(),
+            schema_version: 1,
+            command_id: uuid::Uuid::from_u128(7),
+            recorded_at_us: 0,
+            actor: None,
+            correlation_id: None,
+            causation_id: None,
+            payload: vec![1, 2, 3],
+        };
+        let (subject, headers, payload) = event_message(&Subjects::default(), &record, 41).unwrap();
+        assert_eq!(subject, "crm.evt.lead.LeadScored");
+        let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
+        assert_eq!(header(HEADER_MSG_ID), Some(msg_id_for_position(42)));
+        assert_eq!(header(HEADER_POSITION).as_deref(), Some("42"));
+        assert_eq!(header(HEADER_EXPECTED_LAST_SEQUENCE).as_deref(), Some("41"));
+        assert_eq!(payload, record.encode().unwrap());
+    }
+
+    #[test]
+    fn an_empty_stream_gets_the_whole_log_in_batches() {
+        assert_eq!(StreamEnd::of(0, 0), StreamEnd::Empty);
+        let mut cursor = TailerCursor::new(Tip::START, 2);
+        assert_eq!(cursor.step(0), TailerStep::Wait);
+        assert_eq!(cursor.step(5), publish(1, 2, 0));
+        ack_all(&mut cursor, 5);
+        assert_eq!(cursor.step(5), publish(3, 2, 2));
+        ack_all(&mut cursor, 5);
+        ack_all(&mut cursor, 5);
+        assert_eq!(
+            cursor.tip(),
+            Tip {
+                sequence: 5,
+                position: 5
+            }
+        );
+        assert_eq!(cursor.step(5), TailerStep::Wait);
+    }
+
+    #[test]
+    fn after_a_crash_it_resumes_after_what_the_stream_holds() {
+        // The stream's sequences need not equal positions (a stream recreated by an operator).
+        assert_eq!(StreamEnd::of(7, 9), StreamEnd::ReadLast { sequence: 9 });
+        let tip = Tip::of_last_message(9, Some("4")).unwrap();
+        let cursor = TailerCursor::new(tip, 512);
+        assert_eq!(cursor.step(10), publish(5, 6, 9));
+        assert_eq!(cursor.step(4), TailerStep::Wait);
+        assert_eq!(Tip::of_last_message(9, None), None);
+        assert_eq!(Tip::of_last_message(9, Some("x")), None);
+    }
+
+    #[test]
+    fn a_stream_ahead_of_the_log_stops_the_tailer() {
+        let cursor = TailerCursor::new(
+            Tip {
+                sequence: 8,
+                position: 8,
+            },
+            512,
+        );
+        assert_eq!(
+            cursor.step(5),
+            TailerStep::StreamAhead {
+                stream_position: 8,
+                log_head: 5
+            }
+        );
+    }
+
+    #[test]
+    fn a_purged_stream_is_an_alarm() {
+        assert_eq!(
+            StreamEnd::of(0, 42),
+            StreamEnd::Purged { last_sequence: 42 }
+        );
+    }
+
+    #[test]
+    fn a_lost_or_repeated_publish_resynchronises_from_the_stream() {
+        let mut cursor = TailerCursor::new(Tip::START, 10);
+        let TailerStep::Publish(batch) = cursor.step(3) else {
+            panic!("nothing to publish");
+        };
+        // One message of the batch was lost: the last one landed one sequence short.
+        assert_eq!(
+            cursor.acked(batch, 3, 3, 2, false),
+            Err(AckMismatch::Misplaced {
+                position: 3,
+                sequence: 2,
+                expected: 3
+            })
+        );
+        assert_eq!(cursor.tip(), Tip::START, "the tip moves only on a good ack");
+        assert_eq!(
+            cursor.acked(batch, 3, 3, 3, true),
+            Err(AckMismatch::Duplicate { position: 3 })
+        );
+        // The stream, read again, holds positions 1 and 2: publish from 3 on.
+        cursor.resynchronised(Tip::of_last_message(2, Some("2")).unwrap());
+        assert_eq!(cursor.step(3), publish(3, 1, 2));
+        assert_eq!(
+            AckMismatch::Misplaced {
+                position: 3,
+                sequence: 2,
+                expected: 3
+            }
+            .to_string(),
+            "position 3 stored at sequence 2, expected 3"
+        );
+    }
 }

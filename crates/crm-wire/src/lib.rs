@@ -5,6 +5,7 @@
 mod codec;
 mod headers;
 mod log_api;
+pub mod query;
 mod reply;
 mod subjects;
 
