@@ -16,8 +16,8 @@ cd "$(dirname "$0")/.."
 deny="$(scripts/ensure-cargo-deny.sh)"
 "$deny" --version
 
-# --offline: the crates are already in cargo's cache (clippy ran first); nothing is fetched.
-"$deny" --offline check licenses bans sources
+# Not --offline: crates of the other target in deny.toml may not be in cargo's cache yet.
+"$deny" --locked check licenses bans sources
 
 # Where cargo-deny 0.20 keeps the default database (its directory name is derived from the
 # database URL; see deny.toml [advisories]).
