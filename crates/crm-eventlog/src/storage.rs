@@ -41,7 +41,7 @@ impl DirLock {
             .write(true)
             .open(&path)
             .map_err(io_err(path.clone()))?;
-        // An advisory lock (flock on Linux, as fs2 took before), so a second opener gets
+        // An advisory lock (flock on Linux, as with fs2 before), so a second opener gets
         // `LogError::Locked` rather than sled's untyped I/O error. Released when `file` closes.
         match file.try_lock() {
             Ok(()) => Ok(DirLock { _file: file }),
