@@ -206,7 +206,7 @@ async fn handler_alone(log: &EventLog, in_flight: usize, total: usize) -> anyhow
             let mut lead = Uuid::now_v7();
             let mut i = 0usize;
             while issued.fetch_add(1, Ordering::Relaxed) < total {
-                let (subject, body) = if i % 4 == 0 {
+                let (subject, body) = if i.is_multiple_of(4) {
                     lead = Uuid::now_v7();
                     ("crm.cmd.lead.CreateLead", serde_json::json!({"lead_id": lead, "name": "Ada Lovelace", "email": "ada@example.com", "source": "web"}))
                 } else {
@@ -253,7 +253,7 @@ async fn one_request(
     latest_lead: &mut Uuid,
     i: usize,
 ) -> anyhow::Result<()> {
-    let (subject, body) = if i % 4 == 0 {
+    let (subject, body) = if i.is_multiple_of(4) {
         *latest_lead = Uuid::now_v7();
         (
             "crm.cmd.lead.CreateLead",

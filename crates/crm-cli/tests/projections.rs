@@ -5,10 +5,14 @@ use std::path::Path;
 use std::process::Command as Process;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use crm_testkit::{ChildProcess, NatsServer, TempDataDir};
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+mod support;
+
+/// How long the projector-kill test's load of 3,000 commands may take in all.
+const LOAD_WAIT_MAX: Duration = Duration::from_secs(180);
 
 fn crm(args: &[&str], data_dir: &Path, nats_url: &str) -> ChildProcess {
     let mut command = Process::new(env!("CARGO_BIN_EXE_crm"));
@@ -44,26 +48,16 @@ struct Caller {
 }
 
 impl Caller {
+    /// Sends a command (retried with one command id, for at most
+    /// [`support::ANSWER_WAIT_MAX`]) and expects it accepted.
     async fn send(&mut self, subject: &str, body: Value) -> Value {
-        let command_id = Uuid::now_v7();
-        loop {
-            let mut headers = HeaderMap::new();
-            headers.insert("Crm-Command-Id", command_id.to_string().as_str());
-            let request = self.client.request_with_headers(
-                format!("crm.cmd.{subject}"),
-                headers,
-                serde_json::to_vec(&body).unwrap().into(),
-            );
-            if let Ok(Ok(reply)) = tokio::time::timeout(Duration::from_secs(3), request).await {
-                let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
-                assert_eq!(reply["status"], "accepted", "{subject}: {reply}");
-                self.last_position = self
-                    .last_position
-                    .max(reply["last_position"].as_u64().unwrap());
-                return reply;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let reply =
+            support::send_until_answered(&self.client, subject, Uuid::now_v7(), &body).await;
+        assert_eq!(reply["status"], "accepted", "{subject}: {reply}");
+        self.last_position = self
+            .last_position
+            .max(reply["last_position"].as_u64().unwrap());
+        reply
     }
 
     /// A query that waits until the read model has applied our last write.
@@ -362,7 +356,10 @@ async fn a_projector_killed_mid_batch_recovers_to_exactly_a_rebuild() {
             .wait_for_line("ready", Duration::from_secs(30))
             .unwrap();
     }
-    let last = load.await.unwrap();
+    let last = tokio::time::timeout(LOAD_WAIT_MAX, load)
+        .await
+        .unwrap_or_else(|_| panic!("the load did not finish within {LOAD_WAIT_MAX:?}"))
+        .unwrap();
     let caller = Caller {
         client: client.clone(),
         last_position: last,
@@ -435,7 +432,7 @@ async fn a_live_rebuild_swaps_in_without_downtime_and_equals_an_offline_rebuild(
     while !completed {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the rebuild finished"
+            "the KPI rebuild did not finish within 30 s of the last write"
         );
         let status = client
             .request("crm.projector.kpis.status", "".into())

@@ -6,10 +6,15 @@ use std::process::Command as Process;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use crm_testkit::{ChildProcess, NatsServer, TempDataDir};
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+mod support;
+use support::{send_until_answered, send_until_answered_within};
+
+/// How long the load may take to reach each kill point; a stall fails instead of hanging.
+const LOAD_PROGRESS_WAIT_MAX: Duration = Duration::from_secs(120);
 
 fn crm_serve(data_dir: &std::path::Path, nats_url: Option<&str>) -> ChildProcess {
     let mut command = Process::new(env!("CARGO_BIN_EXE_crm"));
@@ -23,31 +28,6 @@ fn crm_serve(data_dir: &std::path::Path, nats_url: Option<&str>) -> ChildProcess
         .wait_for_line("crm serve ready", Duration::from_secs(30))
         .expect("crm serve ready");
     child
-}
-
-/// Sends one command until it gets a typed reply, retrying with the same command id through
-/// timeouts and outages, as the contract asks callers to.
-async fn send_until_answered(
-    client: &async_nats::Client,
-    subject: &str,
-    id: Uuid,
-    body: &Value,
-) -> Value {
-    loop {
-        let mut headers = HeaderMap::new();
-        headers.insert("Crm-Command-Id", id.to_string().as_str());
-        let request = client.request_with_headers(
-            format!("crm.cmd.{subject}"),
-            headers,
-            serde_json::to_vec(body).unwrap().into(),
-        );
-        match tokio::time::timeout(Duration::from_secs(3), request).await {
-            Ok(Ok(message)) => {
-                return serde_json::from_slice(&message.payload).expect("JSON reply")
-            }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
 }
 
 fn lead(n: u32) -> Uuid {
@@ -108,7 +88,15 @@ async fn sigkill_during_retried_load_loses_and_duplicates_nothing() {
     // commands), restarting it each time.
     let total = (workers * leads_per_worker * 2) as usize;
     for percent in [20, 45, 70] {
-        while done.load(std::sync::atomic::Ordering::SeqCst) < total * percent / 100 {
+        let target = total * percent / 100;
+        let deadline = tokio::time::Instant::now() + LOAD_PROGRESS_WAIT_MAX;
+        while done.load(std::sync::atomic::Ordering::SeqCst) < target {
+            let done_now = done.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the load stalled: {done_now} of {total} commands answered, {target} expected \
+                 within {LOAD_PROGRESS_WAIT_MAX:?}"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         serve.kill_9().unwrap();
@@ -181,7 +169,10 @@ async fn sigkill_during_retried_load_loses_and_duplicates_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let info = stream.get_info().await.unwrap();
-    assert_eq!(info.state.messages, head);
+    assert_eq!(
+        info.state.messages, head,
+        "JetStream did not converge to the log within 30 s"
+    );
     for sequence in 1..=head {
         let message = stream.get_raw_message(sequence).await.unwrap();
         let position: u64 = message
@@ -278,4 +269,21 @@ async fn a_killed_serve_leaves_no_stale_nats_server_behind_after_its_restart() {
         .is_some_and(|s| s != "Z");
     assert!(!running, "the orphan was stopped: {state}");
     serve.terminate(Duration::from_secs(20)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[should_panic(expected = "got no reply within 1s")]
+async fn a_command_nobody_answers_fails_at_its_deadline_instead_of_hanging() {
+    // A server with no `crm serve` behind it: every attempt fails (no responders or timeout).
+    let nats = NatsServer::start().unwrap();
+    let client = nats.connect().await;
+    let body = json!({"lead_id": lead(1), "name": "Ada", "source": "web"});
+    send_until_answered_within(
+        &client,
+        "lead.CreateLead",
+        Uuid::now_v7(),
+        &body,
+        Duration::from_secs(1),
+    )
+    .await;
 }

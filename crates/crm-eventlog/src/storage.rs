@@ -2,7 +2,7 @@
 //! talks to sled; the log above it deals in keys and byte values only, so the record format is
 //! ours and the log could move to another ordered key-value store.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -41,12 +41,14 @@ impl DirLock {
             .write(true)
             .open(&path)
             .map_err(io_err(path.clone()))?;
-        match fs2::FileExt::try_lock_exclusive(&file) {
+        // An advisory lock (flock on Linux, as with fs2 before), so a second opener gets
+        // `LogError::Locked` rather than sled's untyped I/O error. Released when `file` closes.
+        match file.try_lock() {
             Ok(()) => Ok(DirLock { _file: file }),
-            Err(e) if e.kind() == fs2::lock_contended_error().kind() => Err(LogError::Locked {
+            Err(TryLockError::WouldBlock) => Err(LogError::Locked {
                 dir: dir.to_path_buf(),
             }),
-            Err(source) => Err(LogError::Io { path, source }),
+            Err(TryLockError::Error(source)) => Err(LogError::Io { path, source }),
         }
     }
 }

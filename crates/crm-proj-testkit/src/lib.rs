@@ -206,7 +206,7 @@ fn aim_stage_change(command: &mut Command, state: &State, defined: Option<&Pipel
     let Some(pipeline) = Pipeline::effective(&lead.pipeline, defined) else {
         return;
     };
-    if value % 7 == 0 {
+    if value.is_multiple_of(7) {
         return;
     }
     let current = pipeline.index_of(&lead.stage);
@@ -285,7 +285,9 @@ fn maybe<T>(flag: bool, value: T) -> Option<T> {
 
 /// Mostly the time of recording; now and then a backfill up to 9 days back.
 fn occurred_at(value: u16, now: Timestamp) -> Option<Timestamp> {
-    (value % 11 == 0).then(|| now.saturating_add_micros(-i64::from(value % 9) * 86_400_000_000))
+    value
+        .is_multiple_of(11)
+        .then(|| now.saturating_add_micros(-i64::from(value % 9) * 86_400_000_000))
 }
 
 /// Maps a seed to a command over a pool of four ids per aggregate.
