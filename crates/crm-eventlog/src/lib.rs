@@ -21,7 +21,6 @@
 //! |--------------------------------------------|--------------------------------------------|
 //! | `e` position (u64 BE)                      | the record envelope ([`Record`])           |
 //! | `s` stream len (u16 BE) stream version (u64 BE) | position (u64 BE)                     |
-//! | `h` stream                                 | stream head (written by earlier builds only; the last index entry is the head) |
 //! | `c` command id (16 bytes)                  | request hash and outcome, CRC32C           |
 //! | `m` `head`                                 | last committed position (u64 BE)           |
 //! | `m` `format`                               | key layout version                         |
@@ -73,17 +72,15 @@
 //!
 //! ## Payloads and schema versions
 //!
-//! Payloads are opaque here. [`payload`] holds the one bincode configuration (pinned version,
-//! size limit, no trailing bytes) for callers that encode events with bincode; upcasters from
-//! older schema versions live beside the event types in the domain crate, keyed by the
-//! `event_type` and `schema_version` every record carries.
+//! Payloads are opaque here. The domain crate encodes them (`crm_domain::codec`, the one
+//! bincode configuration of events) and keeps the upcasters from older schema versions, keyed
+//! by the `event_type` and `schema_version` every record carries.
 
 mod commands;
 mod config;
 mod error;
 #[doc(hidden)]
 pub mod layout;
-pub mod payload;
 pub mod record;
 mod storage;
 mod types;
