@@ -2,7 +2,8 @@
 //!
 //! An append-only log of events on sled, with gap-free global positions, per-stream versions,
 //! optimistic concurrency, durable idempotency and group commit. It stores opaque payloads with
-//! an event type name and schema version; it knows nothing about the domain.
+//! an event type name and schema version; it knows nothing about the domain's events (it takes
+//! only [`ExpectedVersion`] from the domain crate, the vocabulary it shares with the contract).
 //!
 //! ## Architecture invariant
 //!

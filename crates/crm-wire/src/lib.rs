@@ -12,7 +12,7 @@ pub use codec::{
     decode_command, decode_reply, encode_command, encode_reply, request_hash, ContentType,
     WireError, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE,
 };
-pub use crm_domain::ErrorCode;
+pub use crm_domain::{ErrorCode, ExpectedVersion};
 pub use headers::*;
 pub use log_api::{
     LogEventJson, LogHeadReply, LogReadFormat, LogReadReply, LogReadRequest,
