@@ -96,7 +96,9 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{oneshot, watch};
 
-pub use config::LogConfig;
+pub use config::{
+    LogConfig, ENVELOPE_BYTES_MAX, PAYLOAD_BYTES_MAX_DEFAULT, RECORD_BYTES_MAX_DEFAULT,
+};
 pub use error::{LogError, RequestError, StorageError};
 pub use record::{Record, RecordError, RecordLimits};
 #[doc(hidden)]
@@ -352,6 +354,12 @@ impl EventLog {
     /// checks up to the durable head it saw when it started); definitive on a quiet one.
     pub fn verify(&self) -> Result<VerifyReport, LogError> {
         verify::verify(&self.inner.shared)
+    }
+
+    /// The limits this log decodes records with; readers of its records elsewhere (over
+    /// NATS, from JetStream) decode with the same ones.
+    pub fn record_limits(&self) -> RecordLimits {
+        self.inner.shared.limits
     }
 
     /// Counters kept by the writer since the log was opened.
