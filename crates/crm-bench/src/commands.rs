@@ -487,8 +487,13 @@ fn pure_work_cpu_us(requests: usize) -> anyhow::Result<f64> {
         } else {
             ("ScoreLead", &score, created.clone())
         };
-        let command: Command =
-            decode_command(Aggregate::Lead, name, body, ContentType::Json, 64 * 1024)?;
+        let command: Command = decode_command(
+            Aggregate::Lead,
+            name,
+            body,
+            ContentType::Json,
+            crm_wire::COMMAND_BYTES_MAX_DEFAULT,
+        )?;
         let hash = request_hash(&command);
         let stream = command.stream();
         let decision = decide(&state, &command, &context).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -17,13 +17,25 @@ use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 use tracing::{error, info};
 
-use crm_eventlog::{EventLog, LogConfig};
+use crm_eventlog::{EventLog, LogConfig, PAYLOAD_BYTES_MAX_DEFAULT, RECORD_BYTES_MAX_DEFAULT};
 use crm_projector::{serve_queries, LogSource};
 use crm_service::{
     serve_commands, serve_log_api, CommandHandler, HandlerConfig, ServiceConfig, Tailer,
     TailerConfig,
 };
-use crm_wire::Subjects;
+use crm_wire::{
+    Subjects, COMMAND_BYTES_MAX_DEFAULT, LOG_READ_EVENTS_MAX, LOG_READ_REPLY_BYTES_MAX,
+};
+
+// How the defaults of the crates relate, checked where they meet. A command body at its
+// default limit fits the log's default payload limit, so `crm serve` with defaults runs the
+// log with its defaults.
+const _: () = assert!(COMMAND_BYTES_MAX_DEFAULT <= PAYLOAD_BYTES_MAX_DEFAULT);
+// The log's default payloads are within what the event codec encodes.
+const _: () = assert!(PAYLOAD_BYTES_MAX_DEFAULT as u64 <= crm_domain::codec::PAYLOAD_BYTES_MAX);
+// A full `crm.log.read` page of default-size records is within what a reader accepts.
+const _: () =
+    assert!(LOG_READ_EVENTS_MAX as usize * RECORD_BYTES_MAX_DEFAULT <= LOG_READ_REPLY_BYTES_MAX);
 
 // mimalloc instead of glibc malloc: measured +20% commands/s under load (docs/PERFORMANCE.md);
 // the hot path allocates across threads (tokio workers, the log writer, sled's epoch GC).
@@ -54,6 +66,25 @@ enum Commands {
     Rebuild(ProjectArgs),
 }
 
+/// The size limits of the log. `crm serve` stores records up to them; every other reader of
+/// the same log (verify, rebuild, a separate projector) must decode with the same ones, so
+/// they are one option with one environment variable for all subcommands.
+#[derive(Args, Clone, Copy)]
+struct LimitArgs {
+    /// Largest command body accepted, in bytes. The log stores event payloads up to the
+    /// larger of this and its default payload limit.
+    #[arg(long, env = "CRM_COMMAND_BYTES_MAX", default_value_t = COMMAND_BYTES_MAX_DEFAULT)]
+    command_bytes_max: usize,
+}
+
+impl LimitArgs {
+    /// The log configuration these limits imply (the log's defaults otherwise).
+    fn log_config(self) -> LogConfig {
+        LogConfig::default()
+            .with_payload_bytes_max(self.command_bytes_max.max(PAYLOAD_BYTES_MAX_DEFAULT))
+    }
+}
+
 #[derive(Args)]
 struct ProjectArgs {
     /// customers, funnel or kpis.
@@ -66,6 +97,8 @@ struct ProjectArgs {
     nats_url: Option<String>,
     #[arg(long, env = "CRM_SUBJECT_PREFIX", default_value = crm_wire::DEFAULT_PREFIX)]
     subject_prefix: String,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Args)]
@@ -85,20 +118,31 @@ struct ServeArgs {
     /// Subject prefix of the whole contract.
     #[arg(long, env = "CRM_SUBJECT_PREFIX", default_value = crm_wire::DEFAULT_PREFIX)]
     subject_prefix: String,
-    /// Largest command body accepted, in bytes.
-    #[arg(long, env = "CRM_COMMAND_BYTES_MAX", default_value_t = crm_wire::COMMAND_BYTES_MAX_DEFAULT)]
-    command_bytes_max: usize,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Commands handled at once.
-    #[arg(long, env = "CRM_IN_FLIGHT_MAX", default_value_t = 1024)]
+    #[arg(long, env = "CRM_IN_FLIGHT_MAX", default_value_t = ServiceConfig::default().in_flight_max)]
     in_flight_max: usize,
     /// Aggregate states cached in memory.
-    #[arg(long, env = "CRM_CACHE_ENTRIES_MAX", default_value_t = 100_000)]
+    #[arg(
+        long,
+        env = "CRM_CACHE_ENTRIES_MAX",
+        default_value_t = HandlerConfig::default().cache_entries_max
+    )]
     cache_entries_max: usize,
     /// Most appends in one group commit.
-    #[arg(long, env = "CRM_BATCH_APPENDS_MAX", default_value_t = 1024)]
+    #[arg(
+        long,
+        env = "CRM_BATCH_APPENDS_MAX",
+        default_value_t = LogConfig::default().batch_appends_max
+    )]
     batch_appends_max: usize,
     /// How long the writer waits for more appends to join a batch, in microseconds.
-    #[arg(long, env = "CRM_BATCH_WAIT_US_MAX", default_value_t = 0)]
+    #[arg(
+        long,
+        env = "CRM_BATCH_WAIT_US_MAX",
+        default_value_t = LogConfig::default().batch_wait_us_max
+    )]
     batch_wait_us_max: u64,
     /// Read models to run in this process (comma separated; empty for none, when they run
     /// as their own processes with `crm project`).
@@ -115,6 +159,8 @@ struct ServeArgs {
 struct VerifyArgs {
     #[arg(long, env = "CRM_DATA_DIR")]
     data_dir: PathBuf,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -129,7 +175,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match cli.command {
         Commands::Serve(args) => runtime.block_on(serve(args)),
-        Commands::Verify(args) => verify(&args.data_dir),
+        Commands::Verify(args) => verify(&args.data_dir, args.limits),
         Commands::Project(args) => runtime.block_on(project(args)),
         Commands::Rebuild(args) => runtime.block_on(rebuild(args)),
     }
@@ -145,14 +191,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let log_config = LogConfig {
         batch_appends_max: args.batch_appends_max,
         batch_wait_us_max: args.batch_wait_us_max,
-        payload_bytes_max: args
-            .command_bytes_max
-            .max(LogConfig::default().payload_bytes_max),
-        record_bytes_max: args
-            .command_bytes_max
-            .max(LogConfig::default().payload_bytes_max)
-            + 4096,
-        ..LogConfig::default()
+        ..args.limits.log_config()
     };
     let log = EventLog::open(&log_dir(&args.data_dir), log_config)
         .with_context(|| format!("opening the event log in {}", args.data_dir.display()))?;
@@ -185,7 +224,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         log.clone(),
         HandlerConfig {
             subjects: subjects.clone(),
-            command_bytes_max: args.command_bytes_max,
+            command_bytes_max: args.limits.command_bytes_max,
             cache_entries_max: args.cache_entries_max,
             ..HandlerConfig::default()
         },
@@ -345,6 +384,7 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
     let source = LogSource::Nats {
         client: client.clone(),
         subjects: subjects.clone(),
+        record_limits: args.limits.log_config().record_limits(),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let (targets, tasks) = projections::start(
@@ -380,26 +420,29 @@ async fn rebuild(args: ProjectArgs) -> anyhow::Result<()> {
             projections::rebuild(
                 &args.name,
                 &args.data_dir,
-                LogSource::Nats { client, subjects },
+                LogSource::Nats {
+                    client,
+                    subjects,
+                    record_limits: args.limits.log_config().record_limits(),
+                },
             )
             .await
         }
         None => {
-            let log = EventLog::open(&log_dir(&args.data_dir), LogConfig::default()).with_context(
-                || {
+            let log = EventLog::open(&log_dir(&args.data_dir), args.limits.log_config())
+                .with_context(|| {
                     format!(
                         "opening the event log in {} (is crm serve running? then pass --nats-url)",
                         args.data_dir.display()
                     )
-                },
-            )?;
+                })?;
             projections::rebuild(&args.name, &args.data_dir, LogSource::Local(log)).await
         }
     }
 }
 
-fn verify(data_dir: &Path) -> anyhow::Result<()> {
-    let log = EventLog::open(&log_dir(data_dir), LogConfig::default())
+fn verify(data_dir: &Path, limits: LimitArgs) -> anyhow::Result<()> {
+    let log = EventLog::open(&log_dir(data_dir), limits.log_config())
         .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
     let report = log.verify().context("verifying the log")?;
     println!("{report:#?}");
@@ -408,4 +451,42 @@ fn verify(data_dir: &Path) -> anyhow::Result<()> {
     }
     println!("log is clean: head {}", log.head());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(extra: &[&str]) -> ServeArgs {
+        let args = ["crm", "serve", "--data-dir", "unused"].iter().chain(extra);
+        match Cli::try_parse_from(args) {
+            Ok(Cli {
+                command: Commands::Serve(args),
+            }) => args,
+            Ok(_) => panic!("not serve"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_libraries_defaults() {
+        let args = serve_args(&[]);
+        assert_eq!(args.limits.log_config(), LogConfig::default());
+        assert_eq!(args.projections, projections::NAMES);
+        assert_eq!(args.in_flight_max, ServiceConfig::default().in_flight_max);
+    }
+
+    #[test]
+    fn a_larger_command_limit_raises_the_log_limits_for_every_reader() {
+        let limits = serve_args(&["--command-bytes-max", "1048576"]).limits;
+        let config = limits.log_config();
+        assert_eq!(config.payload_bytes_max, 1024 * 1024);
+        assert_eq!(
+            config.record_bytes_max,
+            1024 * 1024 + crm_eventlog::ENVELOPE_BYTES_MAX
+        );
+        // Below the log's default payload limit, the log keeps its default.
+        let smaller = serve_args(&["--command-bytes-max", "1024"]).limits;
+        assert_eq!(smaller.log_config(), LogConfig::default());
+    }
 }

@@ -1,7 +1,20 @@
-//! The one place event payloads are encoded and decoded (design rule 6).
+//! The one place the system's bincode configurations are defined (design rule 6), and the
+//! encoding of event payloads.
 //!
-//! Payload = bincode (1.3.3, varint, little-endian, size-limited, no trailing bytes) of
-//! `(occurred_at_us: i64, body)`. bincode is not self-describing, so every event type has a
+//! bincode (pinned at =1.3.3) is not self-describing: its options decide the bytes, so every
+//! caller takes one of the two configurations below and none builds its own. Changing either
+//! changes stored and wire bytes: don't; add a schema version and an upcaster instead.
+//!
+//! - [`message_bincode`]: variable-length integers, little-endian. Event payloads (this
+//!   module), bincode command bodies and replies, and `crm.log.read` replies (crm-wire).
+//! - [`record_bincode`]: fixed-width integers, little-endian. Read-model records in
+//!   projection stores (crm-projector's record codec, the kpis store).
+//!
+//! Both refuse trailing bytes and take a byte limit, which does not change the bytes: encoding
+//! above it fails. (Decoding from a slice is bounded by the slice: bincode 1.3.3 ignores the
+//! limit there, and serde preallocates sequences only cautiously.)
+//!
+//! Payload = [`message_bincode`] of `(occurred_at_us: i64, body)`. Every event type has a
 //! schema version; bytes of an older version go through the upcasters below, version by
 //! version, before they are decoded as the current type. Golden fixtures under
 //! `tests/fixtures/events` must decode forever.
@@ -13,8 +26,30 @@ use serde::Serialize;
 use crate::event::{Event, StampedEvent};
 use crate::time::Timestamp;
 
-/// Upper bound on one event payload; the command size limit (64 KiB) keeps real ones far below.
+/// Upper bound on one event payload, whatever the log is configured to store: NATS's default
+/// `max_payload` (1 MiB), above any command body the service can receive by default.
 pub const PAYLOAD_BYTES_MAX: u64 = 1024 * 1024;
+
+/// The bincode of messages: variable-length integers, little-endian, no trailing bytes,
+/// encoding at most `bytes_max` bytes. Event payloads, command bodies and replies, log read replies.
+pub fn message_bincode(bytes_max: u64) -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_varint_encoding()
+        .with_little_endian()
+        .with_limit(bytes_max)
+        .reject_trailing_bytes()
+}
+
+/// The bincode of read-model records: fixed-width integers, little-endian, no trailing bytes,
+/// encoding at most `bytes_max` bytes. Equal records give equal bytes, so rebuilds are
+/// byte-identical.
+pub fn record_bincode(bytes_max: u64) -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .with_limit(bytes_max)
+        .reject_trailing_bytes()
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
@@ -36,15 +71,6 @@ pub enum CodecError {
         schema_version: u16,
         reason: String,
     },
-}
-
-/// bincode options fixed for the life of the log; changing any of them breaks old records.
-fn options() -> impl Options {
-    bincode::DefaultOptions::new()
-        .with_varint_encoding()
-        .with_little_endian()
-        .with_limit(PAYLOAD_BYTES_MAX)
-        .reject_trailing_bytes()
 }
 
 /// Encodes an event and its business time as a log payload. Fails only above
@@ -138,7 +164,7 @@ impl PayloadEncoder for Encoder {
     type Output = Result<Vec<u8>, bincode::Error>;
 
     fn encode<T: Serialize>(self, body: &T) -> Self::Output {
-        options().serialize(&(self.occurred_at.as_micros(), body))
+        message_bincode(PAYLOAD_BYTES_MAX).serialize(&(self.occurred_at.as_micros(), body))
     }
 }
 
@@ -151,7 +177,8 @@ impl PayloadDecoder for Decoder<'_> {
     type Error = bincode::Error;
 
     fn decode<T: DeserializeOwned>(self) -> Result<T, bincode::Error> {
-        let (micros, body): (i64, T) = options().deserialize(self.bytes)?;
+        let (micros, body): (i64, T) =
+            message_bincode(PAYLOAD_BYTES_MAX).deserialize(self.bytes)?;
         *self.occurred_at = Timestamp::from_micros(micros);
         Ok(body)
     }
@@ -162,6 +189,39 @@ mod tests {
     use super::*;
     use crate::event::{LeadQualified, TicketClosed};
     use uuid::Uuid;
+
+    #[test]
+    fn the_two_configurations_give_their_documented_bytes() {
+        let value = (300u64, "a".to_owned());
+        let message = message_bincode(64).serialize(&value).unwrap();
+        assert_eq!(message, [251, 44, 1, 1, b'a']);
+        let record = record_bincode(64).serialize(&value).unwrap();
+        assert_eq!(
+            record,
+            [44, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, b'a']
+        );
+        for (bytes, decoded) in [
+            (
+                &message,
+                message_bincode(64).deserialize::<(u64, String)>(&message),
+            ),
+            (
+                &record,
+                record_bincode(64).deserialize::<(u64, String)>(&record),
+            ),
+        ] {
+            assert_eq!(decoded.unwrap(), value, "{bytes:?}");
+        }
+        let mut trailing = message.clone();
+        trailing.push(0);
+        assert!(message_bincode(64)
+            .deserialize::<(u64, String)>(&trailing)
+            .is_err());
+        // The limit refuses encoding above it (bincode 1.3.3 ignores it when decoding a slice).
+        let long = (1u64, "x".repeat(100));
+        assert!(record_bincode(64).serialize(&long).is_err());
+        assert!(message_bincode(64).serialize(&long).is_err());
+    }
 
     #[test]
     fn round_trips_an_event_with_its_time() {

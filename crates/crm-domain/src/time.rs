@@ -18,6 +18,19 @@ pub const MICROS_PER_DAY: i64 = 24 * 60 * MICROS_PER_MINUTE;
 const MICROS_MIN: i64 = -62_135_596_800 * MICROS_PER_SECOND; // 0001-01-01T00:00:00Z
 const MICROS_MAX: i64 = 253_402_300_799 * MICROS_PER_SECOND; // 9999-12-31T23:59:59Z
 
+/// Why a text is not a [`Timestamp`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseTimeError {
+    #[error("`{text}` is not an RFC 3339 time: {source}")]
+    NotRfc3339 {
+        text: String,
+        #[source]
+        source: chrono::ParseError,
+    },
+    #[error("`{text}` is outside the supported range")]
+    OutOfRange { text: String },
+}
+
 impl Timestamp {
     pub const fn from_micros(micros: i64) -> Timestamp {
         Timestamp(micros)
@@ -27,11 +40,17 @@ impl Timestamp {
         self.0
     }
 
-    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
-        let parsed = DateTime::parse_from_rfc3339(text)
-            .map_err(|e| format!("`{text}` is not an RFC 3339 time: {e}"))?;
-        Timestamp::from_datetime(parsed.with_timezone(&Utc))
-            .ok_or_else(|| format!("`{text}` is outside the supported range"))
+    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, ParseTimeError> {
+        let parsed =
+            DateTime::parse_from_rfc3339(text).map_err(|source| ParseTimeError::NotRfc3339 {
+                text: text.to_owned(),
+                source,
+            })?;
+        Timestamp::from_datetime(parsed.with_timezone(&Utc)).ok_or_else(|| {
+            ParseTimeError::OutOfRange {
+                text: text.to_owned(),
+            }
+        })
     }
 
     pub fn from_datetime(time: DateTime<Utc>) -> Option<Timestamp> {
@@ -168,6 +187,28 @@ impl<'de> Deserialize<'de> for Month {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_times_get_typed_errors_with_the_old_messages() {
+        let bad = Timestamp::parse_rfc3339("yesterday").unwrap_err();
+        assert!(matches!(bad, ParseTimeError::NotRfc3339 { ref text, .. } if text == "yesterday"));
+        assert!(bad
+            .to_string()
+            .starts_with("`yesterday` is not an RFC 3339 time: "));
+        let far = Timestamp::parse_rfc3339("+10000-01-01T00:00:00Z");
+        assert!(far.is_err());
+        let past = Timestamp::parse_rfc3339("0000-12-31T23:59:59Z").unwrap_err();
+        assert_eq!(
+            past,
+            ParseTimeError::OutOfRange {
+                text: "0000-12-31T23:59:59Z".to_owned()
+            }
+        );
+        assert_eq!(
+            past.to_string(),
+            "`0000-12-31T23:59:59Z` is outside the supported range"
+        );
+    }
 
     #[test]
     fn rfc3339_round_trips_through_json() {

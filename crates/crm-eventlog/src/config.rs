@@ -1,7 +1,29 @@
 //! Limits and tuning of the log. Every limit has a unit last in its name.
 
 use crate::error::LogError;
-use crate::record::RecordLimits;
+use crate::record::{self, RecordLimits};
+
+/// Default most bytes of one event's payload (design rule 15: 64 KiB).
+pub const PAYLOAD_BYTES_MAX_DEFAULT: usize = 64 * 1024;
+/// Room for a record's envelope (header, names, metadata, checksum) above its payload.
+pub const ENVELOPE_BYTES_MAX: usize = 4 * 1024;
+/// Default most bytes of one encoded record: the payload and its envelope.
+pub const RECORD_BYTES_MAX_DEFAULT: usize = PAYLOAD_BYTES_MAX_DEFAULT + ENVELOPE_BYTES_MAX;
+const STREAM_BYTES_MAX_DEFAULT: usize = 256;
+const EVENT_TYPE_BYTES_MAX_DEFAULT: usize = 128;
+const METADATA_BYTES_MAX_DEFAULT: usize = 256;
+
+// The envelope room holds the largest envelope the default limits allow, so a payload at
+// its limit always fits in a record; and the payload length fits the format's u32.
+const _: () = assert!(
+    record::encoded_len(
+        STREAM_BYTES_MAX_DEFAULT,
+        EVENT_TYPE_BYTES_MAX_DEFAULT,
+        [Some(METADATA_BYTES_MAX_DEFAULT); 3],
+        0,
+    ) <= ENVELOPE_BYTES_MAX
+);
+const _: () = assert!(PAYLOAD_BYTES_MAX_DEFAULT as u64 <= u32::MAX as u64);
 
 /// Configuration of an [`EventLog`](crate::EventLog). `Default` gives production values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,9 +40,9 @@ pub struct LogConfig {
     pub queue_depth_max: usize,
     /// Most events in one append request.
     pub append_events_max: usize,
-    /// Most bytes of one event's payload (design rule 15: 64 KiB by default).
+    /// Most bytes of one event's payload ([`PAYLOAD_BYTES_MAX_DEFAULT`] by default).
     pub payload_bytes_max: usize,
-    /// Most bytes of one encoded record, envelope included.
+    /// Most bytes of one encoded record, envelope included ([`RECORD_BYTES_MAX_DEFAULT`]).
     pub record_bytes_max: usize,
     /// Most bytes of a stream name.
     pub stream_bytes_max: usize,
@@ -47,11 +69,11 @@ impl Default for LogConfig {
             batch_wait_us_max: 0,
             queue_depth_max: 4096,
             append_events_max: 1024,
-            payload_bytes_max: 64 * 1024,
-            record_bytes_max: 68 * 1024,
-            stream_bytes_max: 256,
-            event_type_bytes_max: 128,
-            metadata_bytes_max: 256,
+            payload_bytes_max: PAYLOAD_BYTES_MAX_DEFAULT,
+            record_bytes_max: RECORD_BYTES_MAX_DEFAULT,
+            stream_bytes_max: STREAM_BYTES_MAX_DEFAULT,
+            event_type_bytes_max: EVENT_TYPE_BYTES_MAX_DEFAULT,
+            metadata_bytes_max: METADATA_BYTES_MAX_DEFAULT,
             read_page_events_max: 4096,
             verify_problems_max: 10_000,
             stream_cache_entries_max: 100_000,
@@ -61,6 +83,16 @@ impl Default for LogConfig {
 }
 
 impl LogConfig {
+    /// This configuration with payloads of up to `payload_bytes_max` bytes and records of up
+    /// to that plus [`ENVELOPE_BYTES_MAX`]: the one way a caller raises the payload limit.
+    pub fn with_payload_bytes_max(self, payload_bytes_max: usize) -> LogConfig {
+        LogConfig {
+            payload_bytes_max,
+            record_bytes_max: payload_bytes_max.saturating_add(ENVELOPE_BYTES_MAX),
+            ..self
+        }
+    }
+
     /// The decode limits implied by this configuration.
     pub fn record_limits(&self) -> RecordLimits {
         RecordLimits {
@@ -120,5 +152,25 @@ impl LogConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raising_the_payload_limit_keeps_the_default_envelope_room() {
+        let default = LogConfig::default();
+        assert_eq!(
+            default
+                .clone()
+                .with_payload_bytes_max(PAYLOAD_BYTES_MAX_DEFAULT),
+            default
+        );
+        let raised = LogConfig::default().with_payload_bytes_max(1024 * 1024);
+        assert_eq!(raised.record_bytes_max, 1024 * 1024 + ENVELOPE_BYTES_MAX);
+        assert!(raised.validate().is_ok());
+        assert_eq!(RecordLimits::default(), default.record_limits());
     }
 }

@@ -5,7 +5,6 @@
 //! |-------------------------------------------------------|----------------------------------------|
 //! | `e` position (u64 BE)                                 | record envelope ([`crate::Record`])    |
 //! | `s` stream length (u16 BE) stream version (u64 BE)    | position (u64 BE)                      |
-//! | `h` stream                                            | stream head: version, position (u64 BE) |
 //! | `c` command id (16 bytes)                             | command record (see below), CRC32C     |
 //! | `m` `head`                                            | last committed position (u64 BE)       |
 //! | `m` `format`                                          | layout format version (u8)             |
@@ -25,7 +24,6 @@ pub const LAYOUT_FORMAT_VERSION: u8 = 1;
 
 pub const EVENT_PREFIX: u8 = b'e';
 pub const STREAM_INDEX_PREFIX: u8 = b's';
-pub const STREAM_HEAD_PREFIX: u8 = b'h';
 pub const COMMAND_PREFIX: u8 = b'c';
 pub const META_HEAD_KEY: &[u8] = b"mhead";
 pub const META_FORMAT_KEY: &[u8] = b"mformat";
@@ -78,13 +76,6 @@ pub fn parse_stream_index_key(key: &[u8]) -> Option<(&str, u64)> {
     Some((stream, version))
 }
 
-pub fn stream_head_key(stream: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + stream.len());
-    key.push(STREAM_HEAD_PREFIX);
-    key.extend_from_slice(stream.as_bytes());
-    key
-}
-
 pub fn command_key(command_id: Uuid) -> [u8; 17] {
     let mut key = [0u8; 17];
     key[0] = COMMAND_PREFIX;
@@ -105,24 +96,6 @@ pub fn decode_u64(bytes: &[u8]) -> Option<u64> {
 pub struct StreamHead {
     pub version: u64,
     pub position: u64,
-}
-
-impl StreamHead {
-    pub fn encode(&self) -> [u8; 16] {
-        let mut out = [0u8; 16];
-        out[..8].copy_from_slice(&self.version.to_be_bytes());
-        out[8..].copy_from_slice(&self.position.to_be_bytes());
-        out
-    }
-
-    pub fn decode(bytes: &[u8]) -> Option<StreamHead> {
-        let bytes = <[u8; 16]>::try_from(bytes).ok()?;
-        let (v, p) = bytes.split_at(8);
-        Some(StreamHead {
-            version: decode_u64(v)?,
-            position: decode_u64(p)?,
-        })
-    }
 }
 
 /// What the log keeps for good about an accepted command (design rule 4).

@@ -2,7 +2,8 @@
 //!
 //! An append-only log of events on sled, with gap-free global positions, per-stream versions,
 //! optimistic concurrency, durable idempotency and group commit. It stores opaque payloads with
-//! an event type name and schema version; it knows nothing about the domain.
+//! an event type name and schema version; it knows nothing about the domain's events (it takes
+//! only [`ExpectedVersion`] from the domain crate, the vocabulary it shares with the contract).
 //!
 //! ## Architecture invariant
 //!
@@ -21,7 +22,6 @@
 //! |--------------------------------------------|--------------------------------------------|
 //! | `e` position (u64 BE)                      | the record envelope ([`Record`])           |
 //! | `s` stream len (u16 BE) stream version (u64 BE) | position (u64 BE)                     |
-//! | `h` stream                                 | stream head (written by earlier builds only; the last index entry is the head) |
 //! | `c` command id (16 bytes)                  | request hash and outcome, CRC32C           |
 //! | `m` `head`                                 | last committed position (u64 BE)           |
 //! | `m` `format`                               | key layout version                         |
@@ -73,17 +73,15 @@
 //!
 //! ## Payloads and schema versions
 //!
-//! Payloads are opaque here. [`payload`] holds the one bincode configuration (pinned version,
-//! size limit, no trailing bytes) for callers that encode events with bincode; upcasters from
-//! older schema versions live beside the event types in the domain crate, keyed by the
-//! `event_type` and `schema_version` every record carries.
+//! Payloads are opaque here. The domain crate encodes them (`crm_domain::codec`, the one
+//! bincode configuration of events) and keeps the upcasters from older schema versions, keyed
+//! by the `event_type` and `schema_version` every record carries.
 
 mod commands;
 mod config;
 mod error;
 #[doc(hidden)]
 pub mod layout;
-pub mod payload;
 pub mod record;
 mod storage;
 mod types;
@@ -98,7 +96,9 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{oneshot, watch};
 
-pub use config::LogConfig;
+pub use config::{
+    LogConfig, ENVELOPE_BYTES_MAX, PAYLOAD_BYTES_MAX_DEFAULT, RECORD_BYTES_MAX_DEFAULT,
+};
 pub use error::{LogError, RequestError, StorageError};
 pub use record::{Record, RecordError, RecordLimits};
 #[doc(hidden)]
@@ -354,6 +354,12 @@ impl EventLog {
     /// checks up to the durable head it saw when it started); definitive on a quiet one.
     pub fn verify(&self) -> Result<VerifyReport, LogError> {
         verify::verify(&self.inner.shared)
+    }
+
+    /// The limits this log decodes records with; readers of its records elsewhere (over
+    /// NATS, from JetStream) decode with the same ones.
+    pub fn record_limits(&self) -> RecordLimits {
+        self.inner.shared.limits
     }
 
     /// Counters kept by the writer since the log was opened.

@@ -68,13 +68,10 @@ pub struct RecordLimits {
     pub string_bytes_max: usize,
 }
 
+/// The limits of a log with the default configuration.
 impl Default for RecordLimits {
     fn default() -> Self {
-        RecordLimits {
-            record_bytes_max: 68 * 1024,
-            payload_bytes_max: 64 * 1024,
-            string_bytes_max: 1024,
-        }
+        crate::LogConfig::default().record_limits()
     }
 }
 
@@ -273,13 +270,21 @@ impl RecordRef<'_> {
 
 /// Encoded size of a record with these field sizes, so requests can be checked against
 /// `record_bytes_max` before the writer sees them.
-pub(crate) fn encoded_len(
+pub(crate) const fn encoded_len(
     stream_bytes: usize,
     event_type_bytes: usize,
     optional_bytes: [Option<usize>; 3],
     payload_bytes: usize,
 ) -> usize {
-    let optional: usize = optional_bytes.iter().flatten().map(|n| 2 + n).sum();
+    // A loop rather than iterators: a const fn, so limits can be checked at compile time.
+    let mut optional = 0;
+    let mut i = 0;
+    while i < optional_bytes.len() {
+        if let Some(n) = optional_bytes[i] {
+            optional += 2 + n;
+        }
+        i += 1;
+    }
     FIXED_HEADER_BYTES
         + 2
         + stream_bytes

@@ -70,21 +70,13 @@ pub enum Problem {
         indexed_position: u64,
         reason: String,
     },
-    /// A stream's stored head differs from what its records say.
-    StreamHeadMismatch {
-        stream: String,
-        stored_version: u64,
-        stored_position: u64,
-        version: u64,
-        position: u64,
-    },
     /// A record's command has no command record.
     CommandMissing { position: u64, command_id: Uuid },
     /// A command record disagrees with the records of that command.
     CommandMismatch { command_id: Uuid, reason: String },
     /// The same command id was appended twice at different positions.
     CommandRepeated { command_id: Uuid, position: u64 },
-    /// An index, head, command or metadata entry does not decode.
+    /// An index, command or metadata entry does not decode.
     BadEntry { entry: String, reason: String },
 }
 
@@ -135,16 +127,6 @@ impl fmt::Display for Problem {
                 f,
                 "stream {stream} version {version} -> position {indexed_position}: {reason}"
             ),
-            Problem::StreamHeadMismatch {
-                stream,
-                stored_version,
-                stored_position,
-                version,
-                position,
-            } => write!(
-                f,
-                "stream {stream}: stored head {stored_version}@{stored_position}, records say {version}@{position}"
-            ),
             Problem::CommandMissing {
                 position,
                 command_id,
@@ -155,7 +137,10 @@ impl fmt::Display for Problem {
             Problem::CommandRepeated {
                 command_id,
                 position,
-            } => write!(f, "position {position}: command {command_id} appended again"),
+            } => write!(
+                f,
+                "position {position}: command {command_id} appended again"
+            ),
             Problem::BadEntry { entry, reason } => write!(f, "{entry}: {reason}"),
         }
     }
@@ -330,57 +315,9 @@ pub(crate) fn verify(shared: &Shared) -> Result<VerifyReport, LogError> {
         }
     }
 
-    // 3. Stored stream heads agree with the records.
     let streams_checked = streams.len() as u64;
-    for (stream, actual) in &streams {
-        // Logs written by this build keep no head keys (the index is the head); a head key
-        // left by an earlier build must still agree.
-        let stored = match store.get(&layout::stream_head_key(stream))? {
-            Some(bytes) => StreamHead::decode(&bytes).unwrap_or(StreamHead {
-                version: 0,
-                position: 0,
-            }),
-            None => continue,
-        };
-        // A head beyond the durable head belongs to a batch being committed right now.
-        if stored != *actual && stored.position <= head && !bad.contains(&stored.position) {
-            out.push(Problem::StreamHeadMismatch {
-                stream: stream.clone(),
-                stored_version: stored.version,
-                stored_position: stored.position,
-                version: actual.version,
-                position: actual.position,
-            });
-        }
-    }
-    let head_start = [layout::STREAM_HEAD_PREFIX];
-    let head_end = [layout::STREAM_HEAD_PREFIX + 1];
-    for entry in store.range(&head_start, &head_end) {
-        let (key, value) = entry?;
-        let name = String::from_utf8_lossy(&key[1..]).into_owned();
-        match StreamHead::decode(&value) {
-            None => out.push(Problem::BadEntry {
-                entry: format!("stream head of {name}"),
-                reason: format!("{} bytes, expected 16", value.len()),
-            }),
-            Some(h)
-                if h.position <= head
-                    && !streams.contains_key(&name)
-                    && !bad.contains(&h.position) =>
-            {
-                out.push(Problem::StreamHeadMismatch {
-                    stream: name,
-                    stored_version: h.version,
-                    stored_position: h.position,
-                    version: 0,
-                    position: 0,
-                });
-            }
-            Some(_) => {}
-        }
-    }
 
-    // 4. Every command record decodes and points at records of that command.
+    // 3. Every command record decodes and points at records of that command.
     let command_start = [layout::COMMAND_PREFIX];
     let command_end = [layout::COMMAND_PREFIX + 1];
     for entry in store.range(&command_start, &command_end) {
@@ -406,7 +343,7 @@ pub(crate) fn verify(shared: &Shared) -> Result<VerifyReport, LogError> {
         }
     }
 
-    // 5. Stored head, last record and durable head agree (under the writer's commit lock, so
+    // 4. Stored head, last record and durable head agree (under the writer's commit lock, so
     //    no batch is half applied while we look).
     {
         let _guard = shared.commit_lock.lock().unwrap_or_else(|e| e.into_inner());

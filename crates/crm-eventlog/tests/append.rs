@@ -348,7 +348,7 @@ async fn invalid_requests_are_refused_before_the_queue() {
     ));
 
     let mut too_big = request("s", ExpectedVersion::Any, 1);
-    too_big.streams[0].events[0].payload = vec![0; 64 * 1024 + 1];
+    too_big.streams[0].events[0].payload = vec![0; crm_eventlog::PAYLOAD_BYTES_MAX_DEFAULT + 1];
     assert!(matches!(
         log.append(too_big).await,
         Err(LogError::InvalidRequest(

@@ -63,10 +63,10 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    crm_projector::record_codec::decode_record(bytes, RECORD_BYTES_MAX).map_err(|reason| {
+    crm_projector::record_codec::decode_record(bytes, RECORD_BYTES_MAX).map_err(|e| {
         StoreError::Decode {
             key: String::from_utf8_lossy(key).into_owned(),
-            reason,
+            reason: e.to_string(),
         }
     })
 }

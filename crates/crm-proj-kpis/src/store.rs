@@ -11,13 +11,14 @@
 //! | `12` order id | order memory |
 //! | `13` ticket id | ticket memory |
 //!
-//! Every value is `[STORE_FORMAT_VERSION] ++ bincode` (fixed-width integers, little-endian).
+//! Every value is `[STORE_FORMAT_VERSION] ++ record` in the projection stores' record codec
+//! (`crm_projector::record_codec`: bincode, fixed-width integers, little-endian).
 //! Keys are never deleted. The ticket-duration index is not stored: restore rebuilds it.
 
 use std::collections::BTreeSet;
 
-use bincode::Options;
 use crm_domain::Month;
+use crm_projector::record_codec::{decode_record, encode_record_into, RecordDecodeError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
@@ -38,7 +39,7 @@ const PREFIX_ORDER: u8 = 0x12;
 const PREFIX_TICKET: u8 = 0x13;
 
 /// Why stored entries could not be restored.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
     #[error("unknown store key {0:02x?}")]
     UnknownKey(Vec<u8>),
@@ -48,8 +49,14 @@ pub enum RestoreError {
         found: u8,
         expected: u8,
     },
-    #[error("value of key {key:02x?} does not decode: {reason}")]
-    Decode { key: Vec<u8>, reason: String },
+    #[error("value of key {key:02x?} is empty")]
+    Empty { key: Vec<u8> },
+    #[error("value of key {key:02x?}: {source}")]
+    Decode {
+        key: Vec<u8>,
+        #[source]
+        source: RecordDecodeError,
+    },
 }
 
 /// A stored key. The derived order is the byte order of [`Key::encode`].
@@ -169,29 +176,15 @@ pub(crate) fn restore(
     Ok(model)
 }
 
-fn options() -> impl Options {
-    bincode::DefaultOptions::new()
-        .with_fixint_encoding()
-        .with_little_endian()
-        .reject_trailing_bytes()
-}
-
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut bytes = vec![STORE_FORMAT_VERSION];
-    // bincode only fails on sequences of unknown length or on I/O errors; the model's plain
-    // derived structs written into a Vec have neither, so a failure here is a bug.
-    options()
-        .serialize_into(&mut bytes, value)
-        .expect("bincode encodes the model's plain structs");
+    encode_record_into(&mut bytes, value);
     bytes
 }
 
 fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, RestoreError> {
     let Some((&format, payload)) = value.split_first() else {
-        return Err(RestoreError::Decode {
-            key: key.to_vec(),
-            reason: "empty value".to_owned(),
-        });
+        return Err(RestoreError::Empty { key: key.to_vec() });
     };
     if format != STORE_FORMAT_VERSION {
         return Err(RestoreError::FormatVersion {
@@ -200,13 +193,10 @@ fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, RestoreErr
             expected: STORE_FORMAT_VERSION,
         });
     }
-    options()
-        .with_limit(VALUE_BYTES_MAX)
-        .deserialize(payload)
-        .map_err(|e| RestoreError::Decode {
-            key: key.to_vec(),
-            reason: e.to_string(),
-        })
+    decode_record(payload, VALUE_BYTES_MAX).map_err(|source| RestoreError::Decode {
+        key: key.to_vec(),
+        source,
+    })
 }
 
 #[cfg(test)]

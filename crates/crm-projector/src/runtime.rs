@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
 use crm_domain::Timestamp;
-use crm_eventlog::{LogConfig, Record};
+use crm_eventlog::Record;
 pub use crm_wire::query::{ProjectorState, ProjectorStatus, RebuildProgress};
 use crm_wire::{Subjects, HEADER_POSITION};
 
@@ -493,7 +493,7 @@ impl<P: Projection + Default> Projector<P> {
             s.state = ProjectorState::Running;
             s.error = None;
         });
-        let limits = LogConfig::default().record_limits();
+        let limits = self.source.record_limits();
         let mut last_message = Instant::now();
         loop {
             let first = tokio::select! {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crm_domain::{codec, Timestamp};
-use crm_eventlog::{EventLog, LogConfig, Record};
+use crm_eventlog::{EventLog, Record, RecordLimits};
 use crm_wire::{LogHeadReply, LogReadReply, LogReadRequest, Subjects, LOG_READ_EVENTS_MAX};
 
 use crate::projection::EventEnvelope;
@@ -19,14 +19,27 @@ pub enum LogSource {
     Nats {
         client: async_nats::Client,
         subjects: Subjects,
+        /// The limits of the log behind `crm.log.read` (its `LogConfig::record_limits`), so
+        /// records are decoded here as the log itself would.
+        record_limits: RecordLimits,
     },
 }
 
 impl LogSource {
+    /// The limits records of this log are decoded with, wherever they arrive from.
+    pub fn record_limits(&self) -> RecordLimits {
+        match self {
+            LogSource::Local(log) => log.record_limits(),
+            LogSource::Nats { record_limits, .. } => *record_limits,
+        }
+    }
+
     pub async fn head(&self) -> Result<u64, ProjectorError> {
         match self {
             LogSource::Local(log) => Ok(log.head()),
-            LogSource::Nats { client, subjects } => {
+            LogSource::Nats {
+                client, subjects, ..
+            } => {
                 let reply = request(client, subjects.log_head(), Vec::new()).await?;
                 let head: LogHeadReply = serde_json::from_slice(&reply)
                     .map_err(|e| ProjectorError::nats("crm.log.head reply", e))?;
@@ -39,7 +52,11 @@ impl LogSource {
     pub async fn read(&self, from: u64, max: usize) -> Result<Vec<Record>, ProjectorError> {
         match self {
             LogSource::Local(log) => Ok(log.read_all(from, max)?),
-            LogSource::Nats { client, subjects } => {
+            LogSource::Nats {
+                client,
+                subjects,
+                record_limits,
+            } => {
                 let request_body = serde_json::to_vec(&LogReadRequest {
                     from,
                     max: (max as u64).min(LOG_READ_EVENTS_MAX),
@@ -49,13 +66,14 @@ impl LogSource {
                 let reply = request(client, subjects.log_read(), request_body).await?;
                 let page = LogReadReply::decode(&reply)
                     .map_err(|e| ProjectorError::nats("crm.log.read reply", e))?;
-                let limits = LogConfig::default().record_limits();
                 page.records
                     .iter()
                     .map(|bytes| {
-                        Record::decode(bytes, &limits).map_err(|e| ProjectorError::BadRecord {
-                            position: from,
-                            reason: e.to_string(),
+                        Record::decode(bytes, record_limits).map_err(|e| {
+                            ProjectorError::BadRecord {
+                                position: from,
+                                reason: e.to_string(),
+                            }
                         })
                     })
                     .collect()

@@ -198,6 +198,7 @@ async fn live_model_equals_a_rebuild_and_rebuilds_are_byte_identical() {
     let source = LogSource::Nats {
         client: s.client.clone(),
         subjects: crm_wire::Subjects::default(),
+        record_limits: LogConfig::default().record_limits(),
     };
     let projector = Projector::open(
         Counting::default(),
@@ -252,6 +253,7 @@ async fn duplicated_and_shuffled_delivery_changes_nothing() {
     let log_source = LogSource::Nats {
         client: s.client.clone(),
         subjects: crm_wire::Subjects::default(),
+        record_limits: LogConfig::default().record_limits(),
     };
     let projector = Projector::open(
         Counting::default(),
@@ -335,6 +337,7 @@ async fn projections_converge_to_the_log_after_a_nats_server_outage() {
     let source = LogSource::Nats {
         client: s.client.clone(),
         subjects: crm_wire::Subjects::default(),
+        record_limits: LogConfig::default().record_limits(),
     };
     let projector = Projector::open(
         Counting::default(),

@@ -61,13 +61,9 @@ pub enum WireError {
     UnsupportedContentType { content_type: String },
 }
 
-/// bincode options of the wire: varint, little-endian, size-limited, no trailing bytes.
+/// The wire's bincode: crm-domain's message configuration (the same bytes as event payloads).
 pub(crate) fn wire_bincode(limit_bytes: usize) -> impl Options {
-    bincode::DefaultOptions::new()
-        .with_varint_encoding()
-        .with_little_endian()
-        .with_limit(limit_bytes as u64)
-        .reject_trailing_bytes()
+    crm_domain::codec::message_bincode(limit_bytes as u64)
 }
 
 fn malformed(reason: impl ToString) -> WireError {
@@ -204,7 +200,7 @@ mod tests {
             "CreateLead",
             LEAD.as_bytes(),
             ContentType::Json,
-            65536,
+            crate::COMMAND_BYTES_MAX_DEFAULT,
         )
         .unwrap();
         let bin = encode_command(&json, ContentType::Bincode);
@@ -213,7 +209,7 @@ mod tests {
             "CreateLead",
             &bin,
             ContentType::Bincode,
-            65536,
+            crate::COMMAND_BYTES_MAX_DEFAULT,
         )
         .unwrap();
         assert_eq!(json, back);
@@ -224,7 +220,7 @@ mod tests {
             "CreateLead",
             reordered.as_bytes(),
             ContentType::Json,
-            65536,
+            crate::COMMAND_BYTES_MAX_DEFAULT,
         )
         .unwrap();
         assert_eq!(request_hash(&json), request_hash(&other));
@@ -268,7 +264,7 @@ mod tests {
                 "CreateLead",
                 LEAD.as_bytes(),
                 ContentType::Json,
-                65536,
+                crate::COMMAND_BYTES_MAX_DEFAULT,
             )
             .unwrap(),
             ContentType::Bincode,
@@ -280,7 +276,7 @@ mod tests {
                 "CreateLead",
                 &bin,
                 ContentType::Bincode,
-                65536
+                crate::COMMAND_BYTES_MAX_DEFAULT
             ),
             Err(WireError::Malformed { .. })
         ));
@@ -322,8 +318,8 @@ mod tests {
         #[test]
         fn random_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             for (aggregate, name) in Command::NAMES {
-                let _ = decode_command(*aggregate, name, &body, ContentType::Bincode, 65536);
-                let _ = decode_command(*aggregate, name, &body, ContentType::Json, 65536);
+                let _ = decode_command(*aggregate, name, &body, ContentType::Bincode, crate::COMMAND_BYTES_MAX_DEFAULT);
+                let _ = decode_command(*aggregate, name, &body, ContentType::Json, crate::COMMAND_BYTES_MAX_DEFAULT);
             }
         }
     }

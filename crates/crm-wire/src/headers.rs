@@ -1,7 +1,7 @@
 //! Header names and values of the contract.
 
 use crm_domain::ErrorCode;
-use crm_eventlog::ExpectedVersion;
+use crm_domain::ExpectedVersion;
 
 pub const HEADER_COMMAND_ID: &str = "Crm-Command-Id";
 pub const HEADER_EXPECTED_VERSION: &str = "Crm-Expected-Version";

@@ -13,7 +13,7 @@ pub use codec::{
     decode_command, decode_reply, encode_command, encode_reply, request_hash, ContentType,
     WireError, BINCODE_CONTENT_TYPE, JSON_CONTENT_TYPE,
 };
-pub use crm_domain::ErrorCode;
+pub use crm_domain::{ErrorCode, ExpectedVersion};
 pub use headers::*;
 pub use log_api::{
     LogEventJson, LogHeadReply, LogReadFormat, LogReadReply, LogReadRequest,
@@ -24,6 +24,15 @@ pub use subjects::{CommandSubject, Subjects, DEFAULT_PREFIX};
 
 /// Largest command body accepted by default (design rule 15).
 pub const COMMAND_BYTES_MAX_DEFAULT: usize = 64 * 1024;
+/// nats-server's default `max_payload`: the largest message a server accepts unless told
+/// otherwise.
+pub const NATS_MAX_PAYLOAD_DEFAULT: usize = 1024 * 1024;
+
+// A command at the default limit, with its headers, fits through a default server.
+const _: () =
+    assert!(COMMAND_BYTES_MAX_DEFAULT + REPLY_HEADER_BYTES_MAX <= NATS_MAX_PAYLOAD_DEFAULT);
+// Whatever a default server delivers stays within what the event codec encodes.
+const _: () = assert!(NATS_MAX_PAYLOAD_DEFAULT as u64 <= crm_domain::codec::PAYLOAD_BYTES_MAX);
 /// The JetStream stream the tailer publishes to.
 pub const EVENTS_STREAM: &str = "CRM_EVENTS";
 /// The queue group of the command service: several instances share the load.
