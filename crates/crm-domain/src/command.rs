@@ -20,14 +20,37 @@ pub trait BodyDecoder {
 }
 
 macro_rules! commands {
-    ($($aggregate:ident: [$($name:ident { $target:ident }),+ $(,)?]),+ $(,)?) => {
+    ($($aggregate:ident => $per_aggregate:ident: [$($name:ident { $target:ident }),+ $(,)?]),+ $(,)?) => {
         /// Any command, tagged by its name (`{"type": "CreateLead", "data": {...}}` when
         /// serialized as a whole; on NATS the name is in the subject and the body is `data`).
+        ///
+        /// Flat on purpose: its serde shape is the wire's, and bincode would encode a whole
+        /// `Command` by variant index, so the order of this list is kept. `decide` works on
+        /// [`Command::split`], whose per-aggregate enums it matches exhaustively.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(tag = "type", content = "data")]
         pub enum Command { $($($name($name),)+)+ }
 
+        /// A command by aggregate, borrowed from a [`Command`]: `decide` matches each
+        /// aggregate's enum without a catch-all, so the compiler finds every place a new
+        /// command must be decided.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum AggregateCommand<'a> { $($aggregate($per_aggregate<'a>),)+ }
+
+        $(
+            #[doc = concat!("The commands of the ", stringify!($aggregate), " aggregate.")]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+            pub enum $per_aggregate<'a> { $($name(&'a $name),)+ }
+        )+
+
         impl Command {
+            /// The command as its aggregate's enum.
+            pub fn split(&self) -> AggregateCommand<'_> {
+                match self {
+                    $($(Command::$name(c) => AggregateCommand::$aggregate($per_aggregate::$name(c)),)+)+
+                }
+            }
+
             /// Every command name with its aggregate, in the order of `domain.md`.
             pub const NAMES: &'static [(Aggregate, &'static str)] =
                 &[$($((Aggregate::$aggregate, stringify!($name)),)+)+];
@@ -92,44 +115,59 @@ impl StreamTarget for String {
 }
 
 commands! {
-    Lead: [
+    Lead => LeadCommand: [
         CreateLead { lead_id }, UpdateLeadDetails { lead_id }, ScoreLead { lead_id },
         AssignLead { lead_id }, AdvanceFunnelStage { lead_id }, RevertFunnelStage { lead_id },
         QualifyLead { lead_id }, DisqualifyLead { lead_id }, WinLead { lead_id }, LoseLead { lead_id },
     ],
-    Customer: [
+    Customer => CustomerCommand: [
         RegisterCustomer { customer_id }, UpdateCustomerProfile { customer_id },
         AssignCustomerOwner { customer_id }, AddContact { customer_id }, RemoveContact { customer_id },
         LogInteraction { customer_id }, RecordSurveyResponse { customer_id },
         MarkCustomerChurned { customer_id }, ReactivateCustomer { customer_id },
     ],
-    Order: [PlaceOrder { order_id }, RefundOrder { order_id }, CancelOrder { order_id }],
-    Ticket: [
+    Order => OrderCommand: [PlaceOrder { order_id }, RefundOrder { order_id }, CancelOrder { order_id }],
+    Ticket => TicketCommand: [
         OpenTicket { ticket_id }, AssignTicket { ticket_id }, RespondToTicket { ticket_id },
         EscalateTicket { ticket_id }, ResolveTicket { ticket_id }, CloseTicket { ticket_id },
         ReopenTicket { ticket_id },
     ],
-    Campaign: [
+    Campaign => CampaignCommand: [
         LaunchCampaign { campaign_id }, RecordCampaignSpend { campaign_id },
         RecordCampaignReach { campaign_id }, RecordCampaignResponse { campaign_id },
         EndCampaign { campaign_id },
     ],
-    Pipeline: [DefinePipeline { pipeline }],
+    Pipeline => PipelineCommand: [DefinePipeline { pipeline }],
 }
 
 impl Command {
     /// The pipeline whose definition `decide` needs, if any.
     pub fn pipeline_needed(&self, lead_pipeline: Option<&str>) -> Option<String> {
-        match self {
-            Command::CreateLead(c) => Some(
+        // Lead commands are listed one by one: a new one must say whether it needs stages.
+        let lead = match self.split() {
+            AggregateCommand::Lead(lead) => lead,
+            AggregateCommand::Customer(_)
+            | AggregateCommand::Order(_)
+            | AggregateCommand::Ticket(_)
+            | AggregateCommand::Campaign(_)
+            | AggregateCommand::Pipeline(_) => return None,
+        };
+        match lead {
+            LeadCommand::CreateLead(c) => Some(
                 c.pipeline
                     .clone()
                     .unwrap_or_else(|| crate::types::DEFAULT_PIPELINE.to_owned()),
             ),
-            Command::AdvanceFunnelStage(_) | Command::RevertFunnelStage(_) => {
+            LeadCommand::AdvanceFunnelStage(_) | LeadCommand::RevertFunnelStage(_) => {
                 lead_pipeline.map(str::to_owned)
             }
-            _ => None,
+            LeadCommand::UpdateLeadDetails(_)
+            | LeadCommand::ScoreLead(_)
+            | LeadCommand::AssignLead(_)
+            | LeadCommand::QualifyLead(_)
+            | LeadCommand::DisqualifyLead(_)
+            | LeadCommand::WinLead(_)
+            | LeadCommand::LoseLead(_) => None,
         }
     }
 

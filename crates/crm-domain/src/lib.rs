@@ -15,9 +15,9 @@ pub mod time;
 pub mod types;
 pub mod validate;
 
-pub use command::Command;
+pub use command::{AggregateCommand, Command};
 pub use decide::{decide, Context, Decision, StreamEvents};
-pub use event::{Event, StampedEvent};
+pub use event::{AggregateEvent, Event, StampedEvent};
 pub use money::{Currency, Money};
 pub use rejection::{ErrorCode, Rejection};
 pub use state::{evolve, State};
