@@ -82,6 +82,12 @@ macro_rules! commands {
                 }
             }
 
+            /// The JSON Schema of every command body, in the order of [`Command::NAMES`].
+            #[cfg(feature = "schema")]
+            pub fn body_schemas() -> Vec<(Aggregate, &'static str, schemars::Schema)> {
+                vec![$($((Aggregate::$aggregate, stringify!($name), schemars::schema_for!($name)),)+)+]
+            }
+
             /// Calls `f` with the command's body, for encoders that need the concrete type.
             pub fn encode_body<E: BodyEncoder>(&self, encoder: E) -> E::Output {
                 match self { $($(Command::$name(c) => encoder.encode(c),)+)+ }
@@ -223,6 +229,7 @@ impl Command {
 // ---- Lead ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateLead {
     pub lead_id: Uuid,
@@ -249,6 +256,7 @@ pub struct CreateLead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateLeadDetails {
     pub lead_id: Uuid,
@@ -267,6 +275,7 @@ pub struct UpdateLeadDetails {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScoreLead {
     pub lead_id: Uuid,
@@ -278,6 +287,7 @@ pub struct ScoreLead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AssignLead {
     pub lead_id: Uuid,
@@ -287,6 +297,7 @@ pub struct AssignLead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AdvanceFunnelStage {
     pub lead_id: Uuid,
@@ -298,6 +309,7 @@ pub struct AdvanceFunnelStage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RevertFunnelStage {
     pub lead_id: Uuid,
@@ -308,6 +320,7 @@ pub struct RevertFunnelStage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct QualifyLead {
     pub lead_id: Uuid,
@@ -316,6 +329,7 @@ pub struct QualifyLead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DisqualifyLead {
     pub lead_id: Uuid,
@@ -325,6 +339,7 @@ pub struct DisqualifyLead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WinLead {
     pub lead_id: Uuid,
@@ -336,6 +351,7 @@ pub struct WinLead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoseLead {
     pub lead_id: Uuid,
@@ -347,6 +363,7 @@ pub struct LoseLead {
 // ---- Customer ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterCustomer {
     pub customer_id: Uuid,
@@ -373,6 +390,7 @@ pub struct RegisterCustomer {
 
 /// Profile fields to set; absent fields stay as they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCustomerProfile {
     pub customer_id: Uuid,
@@ -394,6 +412,7 @@ pub struct UpdateCustomerProfile {
 
 /// Absent `owner` or `department` keeps the current value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AssignCustomerOwner {
     pub customer_id: Uuid,
@@ -406,6 +425,7 @@ pub struct AssignCustomerOwner {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddContact {
     pub customer_id: Uuid,
@@ -422,6 +442,7 @@ pub struct AddContact {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RemoveContact {
     pub customer_id: Uuid,
@@ -432,6 +453,7 @@ pub struct RemoveContact {
 
 /// `occurred_at` is required here: an interaction is always a business fact with a time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LogInteraction {
     pub customer_id: Uuid,
@@ -443,6 +465,7 @@ pub struct LogInteraction {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecordSurveyResponse {
     pub customer_id: Uuid,
@@ -456,6 +479,7 @@ pub struct RecordSurveyResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MarkCustomerChurned {
     pub customer_id: Uuid,
@@ -465,6 +489,7 @@ pub struct MarkCustomerChurned {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReactivateCustomer {
     pub customer_id: Uuid,
@@ -475,6 +500,7 @@ pub struct ReactivateCustomer {
 // ---- Order ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrder {
     pub order_id: Uuid,
@@ -490,6 +516,7 @@ pub struct PlaceOrder {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefundOrder {
     pub order_id: Uuid,
@@ -500,6 +527,7 @@ pub struct RefundOrder {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CancelOrder {
     pub order_id: Uuid,
@@ -511,6 +539,7 @@ pub struct CancelOrder {
 // ---- Ticket ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OpenTicket {
     pub ticket_id: Uuid,
@@ -524,6 +553,7 @@ pub struct OpenTicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AssignTicket {
     pub ticket_id: Uuid,
@@ -533,6 +563,7 @@ pub struct AssignTicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RespondToTicket {
     pub ticket_id: Uuid,
@@ -543,6 +574,7 @@ pub struct RespondToTicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EscalateTicket {
     pub ticket_id: Uuid,
@@ -552,6 +584,7 @@ pub struct EscalateTicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResolveTicket {
     pub ticket_id: Uuid,
@@ -561,6 +594,7 @@ pub struct ResolveTicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CloseTicket {
     pub ticket_id: Uuid,
@@ -569,6 +603,7 @@ pub struct CloseTicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReopenTicket {
     pub ticket_id: Uuid,
@@ -580,6 +615,7 @@ pub struct ReopenTicket {
 // ---- Campaign ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LaunchCampaign {
     pub campaign_id: Uuid,
@@ -592,6 +628,7 @@ pub struct LaunchCampaign {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecordCampaignSpend {
     pub campaign_id: Uuid,
@@ -601,6 +638,7 @@ pub struct RecordCampaignSpend {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecordCampaignReach {
     pub campaign_id: Uuid,
@@ -610,6 +648,7 @@ pub struct RecordCampaignReach {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecordCampaignResponse {
     pub campaign_id: Uuid,
@@ -619,6 +658,7 @@ pub struct RecordCampaignResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EndCampaign {
     pub campaign_id: Uuid,
@@ -629,6 +669,7 @@ pub struct EndCampaign {
 // ---- Pipeline ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DefinePipeline {
     pub pipeline: String,

@@ -10,6 +10,8 @@ mod decide;
 pub mod event;
 pub mod money;
 mod rejection;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod state;
 pub mod time;
 pub mod types;
