@@ -90,26 +90,58 @@ pub fn decode_event(
     schema_version: u16,
     payload: &[u8],
 ) -> Result<StampedEvent, CodecError> {
+    decode_upcasting(
+        event_type,
+        schema_version,
+        payload,
+        OLDEST_SCHEMA_VERSION,
+        upcaster,
+    )
+}
+
+/// Versions start at 1; 0 is only ever written by the tests' pretend upcaster.
+const OLDEST_SCHEMA_VERSION: u16 = 1;
+
+/// Rewrites one payload from version `n` to `n + 1` (the `(occurred_at_us, body)` pair).
+type Upcaster = fn(&[u8]) -> Result<Vec<u8>, bincode::Error>;
+
+/// The decoding loop, with the upcaster table as a parameter so the tests can run it over a
+/// pretend older version (every real type is still at version 1).
+fn decode_upcasting(
+    event_type: &str,
+    schema_version: u16,
+    payload: &[u8],
+    oldest: u16,
+    upcasters: fn(&str, u16) -> Option<Upcaster>,
+) -> Result<StampedEvent, CodecError> {
     let current =
         current_schema_version(event_type).ok_or_else(|| CodecError::UnknownEventType {
             event_type: event_type.to_owned(),
         })?;
-    if schema_version == 0 || schema_version > current {
+    if schema_version < oldest || schema_version > current {
         return Err(CodecError::UnknownSchemaVersion {
             event_type: event_type.to_owned(),
             found: schema_version,
             current,
         });
     }
-    let mut bytes = std::borrow::Cow::Borrowed(payload);
-    for version in schema_version..current {
-        bytes = std::borrow::Cow::Owned(upcast(event_type, version, &bytes)?);
-    }
     let malformed = |reason: String| CodecError::Malformed {
         event_type: event_type.to_owned(),
         schema_version,
         reason,
     };
+    let mut bytes = std::borrow::Cow::Borrowed(payload);
+    for version in schema_version..current {
+        let step =
+            upcasters(event_type, version).ok_or_else(|| CodecError::UnknownSchemaVersion {
+                event_type: event_type.to_owned(),
+                found: version,
+                current,
+            })?;
+        bytes = std::borrow::Cow::Owned(
+            step(&bytes).map_err(|e| malformed(format!("upcasting from v{version}: {e}")))?,
+        );
+    }
     let mut occurred_at = Timestamp::default();
     let event = Event::decode_current(
         event_type,
@@ -133,17 +165,14 @@ pub fn current_schema_version(event_type: &str) -> Option<u16> {
         .map(|(_, _, version)| *version)
 }
 
-/// Rewrites the payload of `event_type` from `from_version` to `from_version + 1`.
+/// The upcaster of `event_type` from `from_version` to `from_version + 1`.
 ///
-/// Every event type is at version 1 today, so no upcaster exists yet. Adding version 2 of a
-/// type means: keep the v1 struct here (private), add a match arm decoding it and encoding the
-/// v2 shape, bump the version in `event.rs`, and commit a v2 golden fixture beside the v1 one.
-fn upcast(event_type: &str, from_version: u16, _payload: &[u8]) -> Result<Vec<u8>, CodecError> {
-    Err(CodecError::UnknownSchemaVersion {
-        event_type: event_type.to_owned(),
-        found: from_version,
-        current: current_schema_version(event_type).unwrap_or(0),
-    })
+/// Every event type is at version 1 today, so none exists yet. Adding version 2 of a type
+/// means: keep the v1 struct here (private), add an arm returning a function that decodes it
+/// with [`options`] and encodes the v2 shape, bump the version in `event.rs`, and commit a v2
+/// golden fixture beside the v1 one. The tests run the loop over a pretend v0 the same way.
+fn upcaster(_event_type: &str, _from_version: u16) -> Option<Upcaster> {
+    None
 }
 
 pub(crate) trait PayloadEncoder {
@@ -256,12 +285,82 @@ mod tests {
         ));
     }
 
+    /// A pretend version 0 of `LeadScored`, before it had a `reason`.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct LeadScoredV0 {
+        lead_id: Uuid,
+        score: u8,
+    }
+
+    fn lead_scored_v0_to_v1(payload: &[u8]) -> Result<Vec<u8>, bincode::Error> {
+        let (micros, v0): (i64, LeadScoredV0) = message_bincode(PAYLOAD_BYTES_MAX).deserialize(payload)?;
+        let v1 = crate::event::LeadScored {
+            lead_id: v0.lead_id,
+            score: v0.score,
+            reason: None,
+        };
+        message_bincode(PAYLOAD_BYTES_MAX).serialize(&(micros, v1))
+    }
+
+    fn pretend_upcasters(event_type: &str, from_version: u16) -> Option<Upcaster> {
+        match (event_type, from_version) {
+            ("LeadScored", 0) => Some(lead_scored_v0_to_v1),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_older_payload_is_upcast_through_the_loop_before_it_decodes() {
+        let at = Timestamp::from_micros(1_790_000_000_000_000);
+        let v0 = message_bincode(PAYLOAD_BYTES_MAX)
+            .serialize(&(
+                at.as_micros(),
+                LeadScoredV0 {
+                    lead_id: Uuid::from_u128(7),
+                    score: 42,
+                },
+            ))
+            .unwrap();
+        let decoded = decode_upcasting("LeadScored", 0, &v0, 0, pretend_upcasters).unwrap();
+        assert_eq!(decoded.occurred_at, at);
+        assert_eq!(
+            decoded.event,
+            Event::LeadScored(crate::event::LeadScored {
+                lead_id: Uuid::from_u128(7),
+                score: 42,
+                reason: None,
+            })
+        );
+        // The same bytes as v1 do not decode: the upcaster really ran.
+        assert!(matches!(
+            decode_upcasting("LeadScored", 1, &v0, 0, pretend_upcasters),
+            Err(CodecError::Malformed { .. })
+        ));
+        // A damaged v0 payload fails inside the upcaster, naming the version it was written at.
+        assert!(matches!(
+            decode_upcasting("LeadScored", 0, &v0[..v0.len() - 1], 0, pretend_upcasters),
+            Err(CodecError::Malformed {
+                schema_version: 0,
+                ..
+            })
+        ));
+        // A version with no upcaster is refused, and the real table has none below v1.
+        assert!(matches!(
+            decode_upcasting("TicketClosed", 0, &v0, 0, pretend_upcasters),
+            Err(CodecError::UnknownSchemaVersion { found: 0, .. })
+        ));
+        assert!(matches!(
+            decode_event("LeadScored", 0, &v0),
+            Err(CodecError::UnknownSchemaVersion { found: 0, .. })
+        ));
+    }
+
     #[test]
     fn every_event_type_is_listed_once() {
         let mut names: Vec<_> = Event::TYPES.iter().map(|(_, n, _)| *n).collect();
-        assert_eq!(names.len(), 35);
+        let listed = names.len();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 35);
+        assert_eq!(names.len(), listed, "an event type is listed twice");
     }
 }

@@ -20,14 +20,37 @@ pub trait BodyDecoder {
 }
 
 macro_rules! commands {
-    ($($aggregate:ident: [$($name:ident { $target:ident }),+ $(,)?]),+ $(,)?) => {
+    ($($aggregate:ident => $per_aggregate:ident: [$($name:ident { $target:ident }),+ $(,)?]),+ $(,)?) => {
         /// Any command, tagged by its name (`{"type": "CreateLead", "data": {...}}` when
         /// serialized as a whole; on NATS the name is in the subject and the body is `data`).
+        ///
+        /// Flat on purpose: its serde shape is the wire's, and bincode would encode a whole
+        /// `Command` by variant index, so the order of this list is kept. `decide` works on
+        /// [`Command::split`], whose per-aggregate enums it matches exhaustively.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(tag = "type", content = "data")]
         pub enum Command { $($($name($name),)+)+ }
 
+        /// A command by aggregate, borrowed from a [`Command`]: `decide` matches each
+        /// aggregate's enum without a catch-all, so the compiler finds every place a new
+        /// command must be decided.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum AggregateCommand<'a> { $($aggregate($per_aggregate<'a>),)+ }
+
+        $(
+            #[doc = concat!("The commands of the ", stringify!($aggregate), " aggregate.")]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+            pub enum $per_aggregate<'a> { $($name(&'a $name),)+ }
+        )+
+
         impl Command {
+            /// The command as its aggregate's enum.
+            pub fn split(&self) -> AggregateCommand<'_> {
+                match self {
+                    $($(Command::$name(c) => AggregateCommand::$aggregate($per_aggregate::$name(c)),)+)+
+                }
+            }
+
             /// Every command name with its aggregate, in the order of `domain.md`.
             pub const NAMES: &'static [(Aggregate, &'static str)] =
                 &[$($((Aggregate::$aggregate, stringify!($name)),)+)+];
@@ -57,6 +80,12 @@ macro_rules! commands {
                         Some(decoder.decode::<$name>().map(Command::$name)),)+)+
                     _ => None,
                 }
+            }
+
+            /// The JSON Schema of every command body, in the order of [`Command::NAMES`].
+            #[cfg(feature = "schema")]
+            pub fn body_schemas() -> Vec<(Aggregate, &'static str, schemars::Schema)> {
+                vec![$($((Aggregate::$aggregate, stringify!($name), schemars::schema_for!($name)),)+)+]
             }
 
             /// Calls `f` with the command's body, for encoders that need the concrete type.
@@ -92,44 +121,59 @@ impl StreamTarget for String {
 }
 
 commands! {
-    Lead: [
+    Lead => LeadCommand: [
         CreateLead { lead_id }, UpdateLeadDetails { lead_id }, ScoreLead { lead_id },
         AssignLead { lead_id }, AdvanceFunnelStage { lead_id }, RevertFunnelStage { lead_id },
         QualifyLead { lead_id }, DisqualifyLead { lead_id }, WinLead { lead_id }, LoseLead { lead_id },
     ],
-    Customer: [
+    Customer => CustomerCommand: [
         RegisterCustomer { customer_id }, UpdateCustomerProfile { customer_id },
         AssignCustomerOwner { customer_id }, AddContact { customer_id }, RemoveContact { customer_id },
         LogInteraction { customer_id }, RecordSurveyResponse { customer_id },
         MarkCustomerChurned { customer_id }, ReactivateCustomer { customer_id },
     ],
-    Order: [PlaceOrder { order_id }, RefundOrder { order_id }, CancelOrder { order_id }],
-    Ticket: [
+    Order => OrderCommand: [PlaceOrder { order_id }, RefundOrder { order_id }, CancelOrder { order_id }],
+    Ticket => TicketCommand: [
         OpenTicket { ticket_id }, AssignTicket { ticket_id }, RespondToTicket { ticket_id },
         EscalateTicket { ticket_id }, ResolveTicket { ticket_id }, CloseTicket { ticket_id },
         ReopenTicket { ticket_id },
     ],
-    Campaign: [
+    Campaign => CampaignCommand: [
         LaunchCampaign { campaign_id }, RecordCampaignSpend { campaign_id },
         RecordCampaignReach { campaign_id }, RecordCampaignResponse { campaign_id },
         EndCampaign { campaign_id },
     ],
-    Pipeline: [DefinePipeline { pipeline }],
+    Pipeline => PipelineCommand: [DefinePipeline { pipeline }],
 }
 
 impl Command {
     /// The pipeline whose definition `decide` needs, if any.
     pub fn pipeline_needed(&self, lead_pipeline: Option<&str>) -> Option<String> {
-        match self {
-            Command::CreateLead(c) => Some(
+        // Lead commands are listed one by one: a new one must say whether it needs stages.
+        let lead = match self.split() {
+            AggregateCommand::Lead(lead) => lead,
+            AggregateCommand::Customer(_)
+            | AggregateCommand::Order(_)
+            | AggregateCommand::Ticket(_)
+            | AggregateCommand::Campaign(_)
+            | AggregateCommand::Pipeline(_) => return None,
+        };
+        match lead {
+            LeadCommand::CreateLead(c) => Some(
                 c.pipeline
                     .clone()
                     .unwrap_or_else(|| crate::types::DEFAULT_PIPELINE.to_owned()),
             ),
-            Command::AdvanceFunnelStage(_) | Command::RevertFunnelStage(_) => {
+            LeadCommand::AdvanceFunnelStage(_) | LeadCommand::RevertFunnelStage(_) => {
                 lead_pipeline.map(str::to_owned)
             }
-            _ => None,
+            LeadCommand::UpdateLeadDetails(_)
+            | LeadCommand::ScoreLead(_)
+            | LeadCommand::AssignLead(_)
+            | LeadCommand::QualifyLead(_)
+            | LeadCommand::DisqualifyLead(_)
+            | LeadCommand::WinLead(_)
+            | LeadCommand::LoseLead(_) => None,
         }
     }
 
@@ -185,6 +229,7 @@ impl Command {
 // ---- Lead ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateLead {
     pub lead_id: Uuid,
@@ -211,6 +256,7 @@ pub struct CreateLead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateLeadDetails {
     pub lead_id: Uuid,
@@ -229,6 +275,7 @@ pub struct UpdateLeadDetails {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScoreLead {
     pub lead_id: Uuid,
@@ -240,6 +287,7 @@ pub struct ScoreLead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AssignLead {
     pub lead_id: Uuid,
@@ -249,6 +297,7 @@ pub struct AssignLead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AdvanceFunnelStage {
     pub lead_id: Uuid,
@@ -260,6 +309,7 @@ pub struct AdvanceFunnelStage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RevertFunnelStage {
     pub lead_id: Uuid,
@@ -270,6 +320,7 @@ pub struct RevertFunnelStage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct QualifyLead {
     pub lead_id: Uuid,
@@ -278,6 +329,7 @@ pub struct QualifyLead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DisqualifyLead {
     pub lead_id: Uuid,
@@ -287,6 +339,7 @@ pub struct DisqualifyLead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WinLead {
     pub lead_id: Uuid,
@@ -298,6 +351,7 @@ pub struct WinLead {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoseLead {
     pub lead_id: Uuid,
@@ -309,6 +363,7 @@ pub struct LoseLead {
 // ---- Customer ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterCustomer {
     pub customer_id: Uuid,
@@ -335,6 +390,7 @@ pub struct RegisterCustomer {
 
 /// Profile fields to set; absent fields stay as they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCustomerProfile {
     pub customer_id: Uuid,
@@ -356,6 +412,7 @@ pub struct UpdateCustomerProfile {
 
 /// Absent `owner` or `department` keeps the current value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AssignCustomerOwner {
     pub customer_id: Uuid,
@@ -368,6 +425,7 @@ pub struct AssignCustomerOwner {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddContact {
     pub customer_id: Uuid,
@@ -384,6 +442,7 @@ pub struct AddContact {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RemoveContact {
     pub customer_id: Uuid,
@@ -394,6 +453,7 @@ pub struct RemoveContact {
 
 /// `occurred_at` is required here: an interaction is always a business fact with a time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LogInteraction {
     pub customer_id: Uuid,
@@ -405,6 +465,7 @@ pub struct LogInteraction {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecordSurveyResponse {
     pub customer_id: Uuid,
@@ -418,6 +479,7 @@ pub struct RecordSurveyResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MarkCustomerChurned {
     pub customer_id: Uuid,
@@ -427,6 +489,7 @@ pub struct MarkCustomerChurned {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReactivateCustomer {
     pub customer_id: Uuid,
@@ -437,6 +500,7 @@ pub struct ReactivateCustomer {
 // ---- Order ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrder {
     pub order_id: Uuid,
@@ -452,6 +516,7 @@ pub struct PlaceOrder {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefundOrder {
     pub order_id: Uuid,
@@ -462,6 +527,7 @@ pub struct RefundOrder {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CancelOrder {
     pub order_id: Uuid,
@@ -473,6 +539,7 @@ pub struct CancelOrder {
 // ---- Ticket ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OpenTicket {
     pub ticket_id: Uuid,
@@ -486,6 +553,7 @@ pub struct OpenTicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AssignTicket {
     pub ticket_id: Uuid,
@@ -495,6 +563,7 @@ pub struct AssignTicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RespondToTicket {
     pub ticket_id: Uuid,
@@ -505,6 +574,7 @@ pub struct RespondToTicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EscalateTicket {
     pub ticket_id: Uuid,
@@ -514,6 +584,7 @@ pub struct EscalateTicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResolveTicket {
     pub ticket_id: Uuid,
@@ -523,6 +594,7 @@ pub struct ResolveTicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CloseTicket {
     pub ticket_id: Uuid,
@@ -531,6 +603,7 @@ pub struct CloseTicket {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReopenTicket {
     pub ticket_id: Uuid,
@@ -542,6 +615,7 @@ pub struct ReopenTicket {
 // ---- Campaign ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LaunchCampaign {
     pub campaign_id: Uuid,
@@ -554,6 +628,7 @@ pub struct LaunchCampaign {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecordCampaignSpend {
     pub campaign_id: Uuid,
@@ -563,6 +638,7 @@ pub struct RecordCampaignSpend {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecordCampaignReach {
     pub campaign_id: Uuid,
@@ -572,6 +648,7 @@ pub struct RecordCampaignReach {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecordCampaignResponse {
     pub campaign_id: Uuid,
@@ -581,6 +658,7 @@ pub struct RecordCampaignResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EndCampaign {
     pub campaign_id: Uuid,
@@ -591,6 +669,7 @@ pub struct EndCampaign {
 // ---- Pipeline ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DefinePipeline {
     pub pipeline: String,

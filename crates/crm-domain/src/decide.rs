@@ -68,35 +68,56 @@ impl Decision {
 pub fn decide(state: &State, command: &Command, context: &Context) -> Result<Decision, Rejection> {
     let occurred_at = business_time(command, context)?;
     let stream = command.stream();
-    let event = match (state, command) {
-        (State::Lead(lead), command) if command.aggregate() == Aggregate::Lead => {
-            return decide_lead(lead.as_ref(), command, context, stream, occurred_at);
-        }
-        (State::Customer(customer), command) => {
-            decide_customer(customer.as_ref(), command, &stream)?
-        }
-        (State::Order(order), command) => decide_order(order.as_ref(), command, &stream)?,
-        (State::Ticket(ticket), command) => decide_ticket(ticket.as_ref(), command, &stream)?,
-        (State::Campaign(campaign), command) => {
-            decide_campaign(campaign.as_ref(), command, &stream)?
-        }
-        (State::Pipeline(pipeline), command) => decide_pipeline(pipeline.as_ref(), command)?,
-        (State::Lead(_), _) => None,
-    };
-    match event {
-        Some(event) if event.aggregate() == command.aggregate() => {
-            Ok(Decision::single(occurred_at, stream, event))
-        }
-        // The caller loaded the state of another aggregate: a bug, refused without effect.
-        _ => Err(Rejection::validation(
+    // The caller loaded the state of another aggregate: a bug, refused without effect.
+    let wrong_state = || {
+        Rejection::validation(
             "command",
             format!(
                 "{} was decided against the state of a {} stream",
                 command.name(),
                 state.aggregate()
             ),
-        )),
-    }
+        )
+    };
+    let event = match command.split() {
+        AggregateCommand::Lead(command) => {
+            let State::Lead(lead) = state else {
+                return Err(wrong_state());
+            };
+            return decide_lead(lead.as_ref(), command, context, stream, occurred_at);
+        }
+        AggregateCommand::Customer(command) => {
+            let State::Customer(customer) = state else {
+                return Err(wrong_state());
+            };
+            decide_customer(customer.as_ref(), command, &stream)?
+        }
+        AggregateCommand::Order(command) => {
+            let State::Order(order) = state else {
+                return Err(wrong_state());
+            };
+            decide_order(order.as_ref(), command, &stream)?
+        }
+        AggregateCommand::Ticket(command) => {
+            let State::Ticket(ticket) = state else {
+                return Err(wrong_state());
+            };
+            decide_ticket(ticket.as_ref(), command, &stream)?
+        }
+        AggregateCommand::Campaign(command) => {
+            let State::Campaign(campaign) = state else {
+                return Err(wrong_state());
+            };
+            decide_campaign(campaign.as_ref(), command, &stream)?
+        }
+        AggregateCommand::Pipeline(command) => {
+            let State::Pipeline(pipeline) = state else {
+                return Err(wrong_state());
+            };
+            decide_pipeline(pipeline.as_ref(), command)?
+        }
+    };
+    Ok(Decision::single(occurred_at, stream, event))
 }
 
 fn business_time(command: &Command, context: &Context) -> Result<Timestamp, Rejection> {
@@ -146,13 +167,13 @@ fn open_lead<'a>(lead: Option<&'a Lead>, stream: &str) -> Result<&'a Lead, Rejec
 
 fn decide_lead(
     lead: Option<&Lead>,
-    command: &Command,
+    command: LeadCommand<'_>,
     context: &Context,
     stream: String,
     occurred_at: Timestamp,
 ) -> Result<Decision, Rejection> {
     let event = match command {
-        Command::CreateLead(c) => {
+        LeadCommand::CreateLead(c) => {
             if lead.is_some() {
                 return Err(already_exists(&stream));
             }
@@ -188,7 +209,7 @@ fn decide_lead(
                 stage: first_stage,
             })
         }
-        Command::UpdateLeadDetails(c) => {
+        LeadCommand::UpdateLeadDetails(c) => {
             let lead = open_lead(lead, &stream)?;
             validate::optional_name("name", c.name.as_ref())?;
             validate::email("email", c.email.as_ref())?;
@@ -215,7 +236,7 @@ fn decide_lead(
             }
             Event::LeadDetailsUpdated(update)
         }
-        Command::ScoreLead(c) => {
+        LeadCommand::ScoreLead(c) => {
             open_lead(lead, &stream)?;
             if c.score > 100 {
                 return Err(Rejection::validation("score", "must be between 0 and 100"));
@@ -227,7 +248,7 @@ fn decide_lead(
                 reason: c.reason.clone(),
             })
         }
-        Command::AssignLead(c) => {
+        LeadCommand::AssignLead(c) => {
             let lead = open_lead(lead, &stream)?;
             validate::label("owner", &c.owner)?;
             Event::LeadAssigned(LeadAssigned {
@@ -236,7 +257,7 @@ fn decide_lead(
                 owner: c.owner.clone(),
             })
         }
-        Command::AdvanceFunnelStage(c) => {
+        LeadCommand::AdvanceFunnelStage(c) => {
             let lead = open_lead(lead, &stream)?;
             let pipeline = lead_pipeline(lead, context)?;
             let to = pipeline
@@ -264,7 +285,7 @@ fn decide_lead(
                 to_stage: c.to_stage.clone(),
             })
         }
-        Command::RevertFunnelStage(c) => {
+        LeadCommand::RevertFunnelStage(c) => {
             let lead = open_lead(lead, &stream)?;
             validate::text("reason", &c.reason)?;
             let pipeline = lead_pipeline(lead, context)?;
@@ -286,14 +307,14 @@ fn decide_lead(
                 reason: c.reason.clone(),
             })
         }
-        Command::QualifyLead(c) => {
+        LeadCommand::QualifyLead(c) => {
             let lead = open_lead(lead, &stream)?;
             if lead.qualified {
                 return Err(Rejection::transition("the lead is already qualified"));
             }
             Event::LeadQualified(LeadQualified { lead_id: c.lead_id })
         }
-        Command::DisqualifyLead(c) => {
+        LeadCommand::DisqualifyLead(c) => {
             open_lead(lead, &stream)?;
             validate::text("reason", &c.reason)?;
             Event::LeadDisqualified(LeadDisqualified {
@@ -301,20 +322,14 @@ fn decide_lead(
                 reason: c.reason.clone(),
             })
         }
-        Command::WinLead(c) => return win_lead(lead, c, stream, occurred_at),
-        Command::LoseLead(c) => {
+        LeadCommand::WinLead(c) => return win_lead(lead, c, stream, occurred_at),
+        LeadCommand::LoseLead(c) => {
             open_lead(lead, &stream)?;
             validate::text("reason", &c.reason)?;
             Event::LeadLost(LeadLost {
                 lead_id: c.lead_id,
                 reason: c.reason.clone(),
             })
-        }
-        _ => {
-            return Err(Rejection::validation(
-                "command",
-                format!("{} is not a lead command", command.name()),
-            ))
         }
     };
     Ok(Decision::single(occurred_at, stream, event))
@@ -410,11 +425,11 @@ fn existing<'a, T>(state: Option<&'a T>, stream: &str) -> Result<&'a T, Rejectio
 
 fn decide_customer(
     customer: Option<&Customer>,
-    command: &Command,
+    command: CustomerCommand<'_>,
     stream: &str,
-) -> Result<Option<Event>, Rejection> {
+) -> Result<Event, Rejection> {
     let event = match command {
-        Command::RegisterCustomer(c) => {
+        CustomerCommand::RegisterCustomer(c) => {
             if customer.is_some() {
                 return Err(already_exists(stream));
             }
@@ -439,7 +454,7 @@ fn decide_customer(
                 from_lead: None,
             })
         }
-        Command::UpdateCustomerProfile(c) => {
+        CustomerCommand::UpdateCustomerProfile(c) => {
             let customer = existing(customer, stream)?;
             validate::optional_name("name", c.name.as_ref())?;
             validate::email("email", c.email.as_ref())?;
@@ -466,7 +481,7 @@ fn decide_customer(
             }
             Event::CustomerProfileUpdated(update)
         }
-        Command::AssignCustomerOwner(c) => {
+        CustomerCommand::AssignCustomerOwner(c) => {
             let customer = existing(customer, stream)?;
             validate::optional_label("owner", c.owner.as_ref())?;
             validate::optional_label("department", c.department.as_ref())?;
@@ -491,7 +506,7 @@ fn decide_customer(
                 department,
             })
         }
-        Command::AddContact(c) => {
+        CustomerCommand::AddContact(c) => {
             let customer = existing(customer, stream)?;
             validate::name("name", &c.name)?;
             validate::optional_label("role", c.role.as_ref())?;
@@ -511,7 +526,7 @@ fn decide_customer(
                 phone: c.phone.clone(),
             })
         }
-        Command::RemoveContact(c) => {
+        CustomerCommand::RemoveContact(c) => {
             let customer = existing(customer, stream)?;
             if !customer.contacts.contains_key(&c.contact_id) {
                 return Err(Rejection::NotFound {
@@ -523,7 +538,7 @@ fn decide_customer(
                 contact_id: c.contact_id,
             })
         }
-        Command::LogInteraction(c) => {
+        CustomerCommand::LogInteraction(c) => {
             let customer = existing(customer, stream)?;
             validate::optional_label("channel", c.channel.as_ref())?;
             if customer.churned {
@@ -538,7 +553,7 @@ fn decide_customer(
                 channel: c.channel.clone(),
             })
         }
-        Command::RecordSurveyResponse(c) => {
+        CustomerCommand::RecordSurveyResponse(c) => {
             existing(customer, stream)?;
             let range = c.kind.score_range();
             if !range.contains(&c.score) {
@@ -561,7 +576,7 @@ fn decide_customer(
                 comment: c.comment.clone(),
             })
         }
-        Command::MarkCustomerChurned(c) => {
+        CustomerCommand::MarkCustomerChurned(c) => {
             let customer = existing(customer, stream)?;
             validate::text("reason", &c.reason)?;
             if customer.churned {
@@ -572,7 +587,7 @@ fn decide_customer(
                 reason: c.reason.clone(),
             })
         }
-        Command::ReactivateCustomer(c) => {
+        CustomerCommand::ReactivateCustomer(c) => {
             let customer = existing(customer, stream)?;
             if !customer.churned {
                 return Err(Rejection::transition("the customer has not churned"));
@@ -581,18 +596,17 @@ fn decide_customer(
                 customer_id: c.customer_id,
             })
         }
-        _ => return Ok(None),
     };
-    Ok(Some(event))
+    Ok(event)
 }
 
 fn decide_order(
     order: Option<&Order>,
-    command: &Command,
+    command: OrderCommand<'_>,
     stream: &str,
-) -> Result<Option<Event>, Rejection> {
+) -> Result<Event, Rejection> {
     let event = match command {
-        Command::PlaceOrder(c) => {
+        OrderCommand::PlaceOrder(c) => {
             if order.is_some() {
                 return Err(already_exists(stream));
             }
@@ -618,7 +632,7 @@ fn decide_order(
                 lead_id: c.lead_id,
             })
         }
-        Command::RefundOrder(c) => {
+        OrderCommand::RefundOrder(c) => {
             let order = existing(order, stream)?;
             validate::money_positive("amount", &c.amount)?;
             validate::same_currency("amount", &c.amount, &order.amount)?;
@@ -639,7 +653,7 @@ fn decide_order(
                 reason: c.reason.clone(),
             })
         }
-        Command::CancelOrder(c) => {
+        OrderCommand::CancelOrder(c) => {
             let order = existing(order, stream)?;
             validate::text("reason", &c.reason)?;
             if order.cancelled {
@@ -656,16 +670,15 @@ fn decide_order(
                 reason: c.reason.clone(),
             })
         }
-        _ => return Ok(None),
     };
-    Ok(Some(event))
+    Ok(event)
 }
 
 fn decide_ticket(
     ticket: Option<&Ticket>,
-    command: &Command,
+    command: TicketCommand<'_>,
     stream: &str,
-) -> Result<Option<Event>, Rejection> {
+) -> Result<Event, Rejection> {
     let not_closed = |ticket: Option<&Ticket>| -> Result<Ticket, Rejection> {
         let ticket = existing(ticket, stream)?;
         if ticket.status == TicketStatus::Closed {
@@ -674,7 +687,7 @@ fn decide_ticket(
         Ok(ticket.clone())
     };
     let event = match command {
-        Command::OpenTicket(c) => {
+        TicketCommand::OpenTicket(c) => {
             if ticket.is_some() {
                 return Err(already_exists(stream));
             }
@@ -688,7 +701,7 @@ fn decide_ticket(
                 channel: c.channel,
             })
         }
-        Command::AssignTicket(c) => {
+        TicketCommand::AssignTicket(c) => {
             not_closed(ticket)?;
             validate::label("assignee", &c.assignee)?;
             Event::TicketAssigned(TicketAssigned {
@@ -696,7 +709,7 @@ fn decide_ticket(
                 assignee: c.assignee.clone(),
             })
         }
-        Command::RespondToTicket(c) => {
+        TicketCommand::RespondToTicket(c) => {
             let ticket = not_closed(ticket)?;
             validate::label("responder", &c.responder)?;
             Event::TicketResponded(TicketResponded {
@@ -706,7 +719,7 @@ fn decide_ticket(
                 first_public_response: c.public && !ticket.first_public_response_given,
             })
         }
-        Command::EscalateTicket(c) => {
+        TicketCommand::EscalateTicket(c) => {
             let ticket = not_closed(ticket)?;
             if c.priority <= ticket.priority {
                 return Err(Rejection::transition(format!(
@@ -720,7 +733,7 @@ fn decide_ticket(
                 priority: c.priority,
             })
         }
-        Command::ResolveTicket(c) => {
+        TicketCommand::ResolveTicket(c) => {
             let ticket = existing(ticket, stream)?;
             validate::text("resolution", &c.resolution)?;
             match ticket.status {
@@ -735,13 +748,13 @@ fn decide_ticket(
                 resolution: c.resolution.clone(),
             })
         }
-        Command::CloseTicket(c) => {
+        TicketCommand::CloseTicket(c) => {
             not_closed(ticket)?;
             Event::TicketClosed(TicketClosed {
                 ticket_id: c.ticket_id,
             })
         }
-        Command::ReopenTicket(c) => {
+        TicketCommand::ReopenTicket(c) => {
             let ticket = existing(ticket, stream)?;
             validate::text("reason", &c.reason)?;
             if !matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
@@ -755,16 +768,15 @@ fn decide_ticket(
                 reason: c.reason.clone(),
             })
         }
-        _ => return Ok(None),
     };
-    Ok(Some(event))
+    Ok(event)
 }
 
 fn decide_campaign(
     campaign: Option<&Campaign>,
-    command: &Command,
+    command: CampaignCommand<'_>,
     stream: &str,
-) -> Result<Option<Event>, Rejection> {
+) -> Result<Event, Rejection> {
     let running = |campaign: Option<&Campaign>| -> Result<(), Rejection> {
         if existing(campaign, stream)?.ended {
             return Err(Rejection::transition("the campaign has ended"));
@@ -772,7 +784,7 @@ fn decide_campaign(
         Ok(())
     };
     let event = match command {
-        Command::LaunchCampaign(c) => {
+        CampaignCommand::LaunchCampaign(c) => {
             if campaign.is_some() {
                 return Err(already_exists(stream));
             }
@@ -787,7 +799,7 @@ fn decide_campaign(
                 budget: c.budget,
             })
         }
-        Command::RecordCampaignSpend(c) => {
+        CampaignCommand::RecordCampaignSpend(c) => {
             running(campaign)?;
             validate::money_positive("amount", &c.amount)?;
             Event::CampaignSpendRecorded(CampaignSpendRecorded {
@@ -795,7 +807,7 @@ fn decide_campaign(
                 amount: c.amount,
             })
         }
-        Command::RecordCampaignReach(c) => {
+        CampaignCommand::RecordCampaignReach(c) => {
             running(campaign)?;
             if c.sent == 0 {
                 return Err(Rejection::validation("sent", "must be greater than zero"));
@@ -805,7 +817,7 @@ fn decide_campaign(
                 sent: c.sent,
             })
         }
-        Command::RecordCampaignResponse(c) => {
+        CampaignCommand::RecordCampaignResponse(c) => {
             running(campaign)?;
             if c.responses == 0 {
                 return Err(Rejection::validation(
@@ -818,7 +830,7 @@ fn decide_campaign(
                 responses: c.responses,
             })
         }
-        Command::EndCampaign(c) => {
+        CampaignCommand::EndCampaign(c) => {
             if existing(campaign, stream)?.ended {
                 return Err(Rejection::transition("the campaign has already ended"));
             }
@@ -826,18 +838,15 @@ fn decide_campaign(
                 campaign_id: c.campaign_id,
             })
         }
-        _ => return Ok(None),
     };
-    Ok(Some(event))
+    Ok(event)
 }
 
 fn decide_pipeline(
     _pipeline: Option<&Pipeline>,
-    command: &Command,
-) -> Result<Option<Event>, Rejection> {
-    let Command::DefinePipeline(c) = command else {
-        return Ok(None);
-    };
+    command: PipelineCommand<'_>,
+) -> Result<Event, Rejection> {
+    let PipelineCommand::DefinePipeline(c) = command;
     validate::slug("pipeline", &c.pipeline)?;
     let count = c.stages.len();
     if !(validate::PIPELINE_STAGES_MIN..=validate::PIPELINE_STAGES_MAX).contains(&count) {
@@ -859,8 +868,8 @@ fn decide_pipeline(
             ));
         }
     }
-    Ok(Some(Event::PipelineDefined(PipelineDefined {
+    Ok(Event::PipelineDefined(PipelineDefined {
         pipeline: c.pipeline.clone(),
         stages: c.stages.clone(),
-    })))
+    }))
 }

@@ -12,13 +12,35 @@ use crate::types::{
 };
 
 macro_rules! events {
-    ($($aggregate:ident: [$($name:ident = $version:literal),+ $(,)?]),+ $(,)?) => {
+    ($($aggregate:ident => $per_aggregate:ident: [$($name:ident = $version:literal),+ $(,)?]),+ $(,)?) => {
         /// Any event. JSON shape: `{"type": "LeadCreated", "data": {...}}`.
+        ///
+        /// Flat on purpose: its serde shape is the JSON one, and bincode would encode a whole
+        /// `Event` by variant index, so the order of this list is kept. `evolve` and the
+        /// folds work on [`Event::split`], matched per aggregate without a catch-all.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(tag = "type", content = "data")]
         pub enum Event { $($($name($name),)+)+ }
 
+        /// An event by aggregate, borrowed from an [`Event`]: folds match each aggregate's
+        /// enum exhaustively, so the compiler finds every fold a new event must reach.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum AggregateEvent<'a> { $($aggregate($per_aggregate<'a>),)+ }
+
+        $(
+            #[doc = concat!("The events of the ", stringify!($aggregate), " aggregate.")]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+            pub enum $per_aggregate<'a> { $($name(&'a $name),)+ }
+        )+
+
         impl Event {
+            /// The event as its aggregate's enum.
+            pub fn split(&self) -> AggregateEvent<'_> {
+                match self {
+                    $($(Event::$name(e) => AggregateEvent::$aggregate($per_aggregate::$name(e)),)+)+
+                }
+            }
+
             /// Every event type: (aggregate, name, current schema version).
             pub const TYPES: &'static [(Aggregate, &'static str, u16)] =
                 &[$($((Aggregate::$aggregate, stringify!($name), $version),)+)+];
@@ -55,26 +77,26 @@ macro_rules! events {
 }
 
 events! {
-    Lead: [
+    Lead => LeadEvent: [
         LeadCreated = 1, LeadDetailsUpdated = 1, LeadScored = 1, LeadAssigned = 1,
         FunnelStageAdvanced = 1, FunnelStageReverted = 1, LeadQualified = 1,
         LeadDisqualified = 1, LeadWon = 1, LeadLost = 1,
     ],
-    Customer: [
+    Customer => CustomerEvent: [
         CustomerRegistered = 1, CustomerProfileUpdated = 1, CustomerOwnerAssigned = 1,
         ContactAdded = 1, ContactRemoved = 1, InteractionLogged = 1, SurveyResponseRecorded = 1,
         CustomerChurned = 1, CustomerReactivated = 1,
     ],
-    Order: [OrderPlaced = 1, OrderRefunded = 1, OrderCancelled = 1],
-    Ticket: [
+    Order => OrderEvent: [OrderPlaced = 1, OrderRefunded = 1, OrderCancelled = 1],
+    Ticket => TicketEvent: [
         TicketOpened = 1, TicketAssigned = 1, TicketResponded = 1, TicketEscalated = 1,
         TicketResolved = 1, TicketClosed = 1, TicketReopened = 1,
     ],
-    Campaign: [
+    Campaign => CampaignEvent: [
         CampaignLaunched = 1, CampaignSpendRecorded = 1, CampaignReachRecorded = 1,
         CampaignResponseRecorded = 1, CampaignEnded = 1,
     ],
-    Pipeline: [PipelineDefined = 1],
+    Pipeline => PipelineEvent: [PipelineDefined = 1],
 }
 
 /// An event with its business time, as the log stores it.

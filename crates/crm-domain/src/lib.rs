@@ -11,14 +11,16 @@ pub mod event;
 mod expected_version;
 pub mod money;
 mod rejection;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod state;
 pub mod time;
 pub mod types;
 pub mod validate;
 
-pub use command::Command;
+pub use command::{AggregateCommand, Command};
 pub use decide::{decide, Context, Decision, StreamEvents};
-pub use event::{Event, StampedEvent};
+pub use event::{AggregateEvent, Event, StampedEvent};
 pub use expected_version::ExpectedVersion;
 pub use money::{Currency, Money};
 pub use rejection::{ErrorCode, Rejection};

@@ -49,8 +49,30 @@ impl<'de> Deserialize<'de> for Currency {
     }
 }
 
+/// Matches the `Deserialize` above: any three upper-case letters decode; whether the code is
+/// a known currency is a rule of `decide`.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Currency {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Currency".into()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        "crm_domain::money::Currency".into()
+    }
+
+    fn json_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[A-Z]{3}$",
+            "description": "An ISO 4217 alphabetic code: three upper-case ASCII letters. An unknown code decodes but is refused with validation_failed.",
+        })
+    }
+}
+
 /// An amount of money in the currency's minor unit (cents for EUR).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Money {
     pub amount_minor: i64,

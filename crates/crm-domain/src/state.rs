@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::event::Event;
+use crate::event::{
+    AggregateEvent, CampaignEvent, CustomerEvent, Event, LeadEvent, OrderEvent, PipelineEvent,
+    TicketEvent,
+};
 use crate::money::Money;
 use crate::types::{
     Aggregate, CampaignChannel, LeadSource, LeadStatus, OrderChannel, Segment, TicketCategory,
@@ -176,13 +179,31 @@ impl Pipeline {
 /// one that does not fit the state, leaves the state unchanged (the log only ever holds
 /// events that `decide` produced for this stream, so that never happens in practice).
 pub fn evolve(state: State, event: &Event) -> State {
-    match state {
-        State::Lead(lead) => State::Lead(evolve_lead(lead, event)),
-        State::Customer(customer) => State::Customer(evolve_customer(customer, event)),
-        State::Order(order) => State::Order(evolve_order(order, event)),
-        State::Ticket(ticket) => State::Ticket(evolve_ticket(ticket, event)),
-        State::Campaign(campaign) => State::Campaign(evolve_campaign(campaign, event)),
-        State::Pipeline(pipeline) => State::Pipeline(evolve_pipeline(pipeline, event)),
+    match event.split() {
+        AggregateEvent::Lead(event) => match state {
+            State::Lead(lead) => State::Lead(evolve_lead(lead, event)),
+            other => other,
+        },
+        AggregateEvent::Customer(event) => match state {
+            State::Customer(customer) => State::Customer(evolve_customer(customer, event)),
+            other => other,
+        },
+        AggregateEvent::Order(event) => match state {
+            State::Order(order) => State::Order(evolve_order(order, event)),
+            other => other,
+        },
+        AggregateEvent::Ticket(event) => match state {
+            State::Ticket(ticket) => State::Ticket(evolve_ticket(ticket, event)),
+            other => other,
+        },
+        AggregateEvent::Campaign(event) => match state {
+            State::Campaign(campaign) => State::Campaign(evolve_campaign(campaign, event)),
+            other => other,
+        },
+        AggregateEvent::Pipeline(event) => match state {
+            State::Pipeline(pipeline) => State::Pipeline(evolve_pipeline(pipeline, event)),
+            other => other,
+        },
     }
 }
 
@@ -192,10 +213,11 @@ fn set_if_some<T: Clone>(target: &mut Option<T>, value: &Option<T>) {
     }
 }
 
-fn evolve_lead(lead: Option<Lead>, event: &Event) -> Option<Lead> {
+fn evolve_lead(lead: Option<Lead>, event: LeadEvent<'_>) -> Option<Lead> {
     let Some(mut lead) = lead else {
+        // Only the creation starts a lead; anything else before it changes nothing.
         return match event {
-            Event::LeadCreated(e) => Some(Lead {
+            LeadEvent::LeadCreated(e) => Some(Lead {
                 lead_id: e.lead_id,
                 name: e.name.clone(),
                 email: e.email.clone(),
@@ -216,7 +238,8 @@ fn evolve_lead(lead: Option<Lead>, event: &Event) -> Option<Lead> {
         };
     };
     match event {
-        Event::LeadDetailsUpdated(e) => {
+        LeadEvent::LeadCreated(_) => {}
+        LeadEvent::LeadDetailsUpdated(e) => {
             if let Some(name) = &e.name {
                 lead.name = name.clone();
             }
@@ -225,26 +248,26 @@ fn evolve_lead(lead: Option<Lead>, event: &Event) -> Option<Lead> {
             set_if_some(&mut lead.company, &e.company);
             set_if_some(&mut lead.estimated_value, &e.estimated_value);
         }
-        Event::LeadScored(e) => lead.score = Some(e.score),
-        Event::LeadAssigned(e) => lead.owner = Some(e.owner.clone()),
-        Event::FunnelStageAdvanced(e) => lead.stage = e.to_stage.clone(),
-        Event::FunnelStageReverted(e) => lead.stage = e.to_stage.clone(),
-        Event::LeadQualified(_) => lead.qualified = true,
-        Event::LeadDisqualified(_) => lead.status = LeadStatus::Disqualified,
-        Event::LeadWon(e) => {
+        LeadEvent::LeadScored(e) => lead.score = Some(e.score),
+        LeadEvent::LeadAssigned(e) => lead.owner = Some(e.owner.clone()),
+        LeadEvent::FunnelStageAdvanced(e) => lead.stage = e.to_stage.clone(),
+        LeadEvent::FunnelStageReverted(e) => lead.stage = e.to_stage.clone(),
+        LeadEvent::LeadQualified(_) => lead.qualified = true,
+        LeadEvent::LeadDisqualified(_) => lead.status = LeadStatus::Disqualified,
+        LeadEvent::LeadWon(e) => {
             lead.status = LeadStatus::Won;
             lead.customer_id = Some(e.customer_id);
         }
-        Event::LeadLost(_) => lead.status = LeadStatus::Lost,
-        _ => {}
+        LeadEvent::LeadLost(_) => lead.status = LeadStatus::Lost,
     }
     Some(lead)
 }
 
-fn evolve_customer(customer: Option<Customer>, event: &Event) -> Option<Customer> {
+fn evolve_customer(customer: Option<Customer>, event: CustomerEvent<'_>) -> Option<Customer> {
     let Some(mut customer) = customer else {
+        // Only the registration starts a customer.
         return match event {
-            Event::CustomerRegistered(e) => Some(Customer {
+            CustomerEvent::CustomerRegistered(e) => Some(Customer {
                 customer_id: e.customer_id,
                 name: e.name.clone(),
                 email: e.email.clone(),
@@ -262,7 +285,8 @@ fn evolve_customer(customer: Option<Customer>, event: &Event) -> Option<Customer
         };
     };
     match event {
-        Event::CustomerProfileUpdated(e) => {
+        CustomerEvent::CustomerRegistered(_) => {}
+        CustomerEvent::CustomerProfileUpdated(e) => {
             if let Some(name) = &e.name {
                 customer.name = name.clone();
             }
@@ -272,11 +296,11 @@ fn evolve_customer(customer: Option<Customer>, event: &Event) -> Option<Customer
             set_if_some(&mut customer.industry, &e.industry);
             set_if_some(&mut customer.region, &e.region);
         }
-        Event::CustomerOwnerAssigned(e) => {
+        CustomerEvent::CustomerOwnerAssigned(e) => {
             customer.owner = e.owner.clone();
             customer.department = e.department.clone();
         }
-        Event::ContactAdded(e) => {
+        CustomerEvent::ContactAdded(e) => {
             customer.contacts.insert(
                 e.contact_id,
                 Contact {
@@ -287,20 +311,21 @@ fn evolve_customer(customer: Option<Customer>, event: &Event) -> Option<Customer
                 },
             );
         }
-        Event::ContactRemoved(e) => {
+        CustomerEvent::ContactRemoved(e) => {
             customer.contacts.remove(&e.contact_id);
         }
-        Event::CustomerChurned(_) => customer.churned = true,
-        Event::CustomerReactivated(_) => customer.churned = false,
-        _ => {}
+        // Interactions and survey answers are facts for the read models, not decision state.
+        CustomerEvent::InteractionLogged(_) | CustomerEvent::SurveyResponseRecorded(_) => {}
+        CustomerEvent::CustomerChurned(_) => customer.churned = true,
+        CustomerEvent::CustomerReactivated(_) => customer.churned = false,
     }
     Some(customer)
 }
 
-fn evolve_order(order: Option<Order>, event: &Event) -> Option<Order> {
+fn evolve_order(order: Option<Order>, event: OrderEvent<'_>) -> Option<Order> {
     let Some(mut order) = order else {
         return match event {
-            Event::OrderPlaced(e) => Some(Order {
+            OrderEvent::OrderPlaced(e) => Some(Order {
                 order_id: e.order_id,
                 customer_id: e.customer_id,
                 amount: e.amount,
@@ -313,19 +338,19 @@ fn evolve_order(order: Option<Order>, event: &Event) -> Option<Order> {
         };
     };
     match event {
-        Event::OrderRefunded(e) => {
+        OrderEvent::OrderPlaced(_) => {}
+        OrderEvent::OrderRefunded(e) => {
             order.refunded_minor = order.refunded_minor.saturating_add(e.amount.amount_minor)
         }
-        Event::OrderCancelled(_) => order.cancelled = true,
-        _ => {}
+        OrderEvent::OrderCancelled(_) => order.cancelled = true,
     }
     Some(order)
 }
 
-fn evolve_ticket(ticket: Option<Ticket>, event: &Event) -> Option<Ticket> {
+fn evolve_ticket(ticket: Option<Ticket>, event: TicketEvent<'_>) -> Option<Ticket> {
     let Some(mut ticket) = ticket else {
         return match event {
-            Event::TicketOpened(e) => Some(Ticket {
+            TicketEvent::TicketOpened(e) => Some(Ticket {
                 ticket_id: e.ticket_id,
                 customer_id: e.customer_id,
                 category: e.category,
@@ -338,28 +363,30 @@ fn evolve_ticket(ticket: Option<Ticket>, event: &Event) -> Option<Ticket> {
         };
     };
     match event {
-        Event::TicketAssigned(e) => {
+        TicketEvent::TicketOpened(_) => {}
+        TicketEvent::TicketAssigned(e) => {
             ticket.assignee = Some(e.assignee.clone());
             if ticket.status == TicketStatus::Open {
                 ticket.status = TicketStatus::Assigned;
             }
         }
-        Event::TicketResponded(e) if e.first_public_response => {
-            ticket.first_public_response_given = true;
+        TicketEvent::TicketResponded(e) => {
+            if e.first_public_response {
+                ticket.first_public_response_given = true;
+            }
         }
-        Event::TicketEscalated(e) => ticket.priority = e.priority,
-        Event::TicketResolved(_) => ticket.status = TicketStatus::Resolved,
-        Event::TicketClosed(_) => ticket.status = TicketStatus::Closed,
-        Event::TicketReopened(_) => ticket.status = TicketStatus::Open,
-        _ => {}
+        TicketEvent::TicketEscalated(e) => ticket.priority = e.priority,
+        TicketEvent::TicketResolved(_) => ticket.status = TicketStatus::Resolved,
+        TicketEvent::TicketClosed(_) => ticket.status = TicketStatus::Closed,
+        TicketEvent::TicketReopened(_) => ticket.status = TicketStatus::Open,
     }
     Some(ticket)
 }
 
-fn evolve_campaign(campaign: Option<Campaign>, event: &Event) -> Option<Campaign> {
+fn evolve_campaign(campaign: Option<Campaign>, event: CampaignEvent<'_>) -> Option<Campaign> {
     let Some(mut campaign) = campaign else {
         return match event {
-            Event::CampaignLaunched(e) => Some(Campaign {
+            CampaignEvent::CampaignLaunched(e) => Some(Campaign {
                 campaign_id: e.campaign_id,
                 name: e.name.clone(),
                 channel: e.channel,
@@ -369,18 +396,22 @@ fn evolve_campaign(campaign: Option<Campaign>, event: &Event) -> Option<Campaign
             _ => None,
         };
     };
-    if let Event::CampaignEnded(_) = event {
-        campaign.ended = true;
+    match event {
+        // Spend, reach and responses are facts for the read models, not decision state.
+        CampaignEvent::CampaignLaunched(_)
+        | CampaignEvent::CampaignSpendRecorded(_)
+        | CampaignEvent::CampaignReachRecorded(_)
+        | CampaignEvent::CampaignResponseRecorded(_) => {}
+        CampaignEvent::CampaignEnded(_) => campaign.ended = true,
     }
     Some(campaign)
 }
 
-fn evolve_pipeline(pipeline: Option<Pipeline>, event: &Event) -> Option<Pipeline> {
+fn evolve_pipeline(_pipeline: Option<Pipeline>, event: PipelineEvent<'_>) -> Option<Pipeline> {
     match event {
-        Event::PipelineDefined(e) => Some(Pipeline {
+        PipelineEvent::PipelineDefined(e) => Some(Pipeline {
             name: e.pipeline.clone(),
             stages: e.stages.clone(),
         }),
-        _ => pipeline,
     }
 }

@@ -117,6 +117,26 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// Matches the human-readable `Deserialize` above (JSON); bincode carries the `i64`.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Timestamp {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        "crm_domain::time::Timestamp".into()
+    }
+
+    fn json_schema(_generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "description": "An RFC 3339 time with an offset, from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z; kept to the microsecond and written back in UTC.",
+        })
+    }
+}
+
 /// A calendar month in UTC, the period of the KPI counters. Orders by time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Month {

@@ -40,7 +40,6 @@ fn body(command: &Command) -> Value {
 #[test]
 fn every_command_name_decodes_from_its_json_body() {
     let commands = one_of_each_command();
-    assert_eq!(Command::NAMES.len(), 35);
     assert_eq!(commands.len(), Command::NAMES.len());
     for ((aggregate, name), command) in Command::NAMES.iter().zip(&commands) {
         assert_eq!((command.aggregate(), command.name()), (*aggregate, *name));

@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crm_domain::event::{LeadCreated, LeadWon};
+use crm_domain::event::{AggregateEvent, LeadCreated, LeadEvent, LeadWon, PipelineEvent};
 use crm_domain::types::{LeadStatus, DEFAULT_PIPELINE, DEFAULT_PIPELINE_STAGES};
-use crm_domain::{Currency, Event, Money, Month, Timestamp};
+use crm_domain::{Currency, Money, Month, Timestamp};
 use crm_projector::EventEnvelope;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -238,37 +238,49 @@ impl Model {
     /// closed lead, changes nothing.
     pub fn apply(&mut self, envelope: &EventEnvelope) {
         let at = envelope.occurred_at;
-        match &envelope.event {
-            Event::PipelineDefined(e) => {
+        // Every lead and pipeline event is named, so a new one is a compile error here until
+        // the funnel decides what it means; other aggregates do not touch the funnel.
+        let lead_event = match envelope.event.split() {
+            AggregateEvent::Pipeline(PipelineEvent::PipelineDefined(e)) => {
                 self.pipelines.insert(e.pipeline.clone(), e.stages.clone());
                 self.dirty.insert(Key::Pipeline(e.pipeline.clone()));
+                return;
             }
-            Event::LeadCreated(e) => self.create(e, at),
-            Event::LeadDetailsUpdated(e) => {
+            AggregateEvent::Lead(lead_event) => lead_event,
+            AggregateEvent::Customer(_)
+            | AggregateEvent::Order(_)
+            | AggregateEvent::Ticket(_)
+            | AggregateEvent::Campaign(_) => return,
+        };
+        match lead_event {
+            LeadEvent::LeadCreated(e) => self.create(e, at),
+            LeadEvent::LeadDetailsUpdated(e) => {
                 if let Some(value) = e.estimated_value {
                     self.update(e.lead_id, |lead| lead.estimated_value = Some(value));
                 }
             }
-            Event::FunnelStageAdvanced(e) => self.update(e.lead_id, |lead| {
+            LeadEvent::FunnelStageAdvanced(e) => self.update(e.lead_id, |lead| {
                 lead.leave(at);
                 lead.enter(&e.to_stage, at);
             }),
             // Being in a stage means having entered it, also when a revert reaches a stage
             // the lead skipped; a stage entered before does not count again.
-            Event::FunnelStageReverted(e) => self.update(e.lead_id, |lead| {
+            LeadEvent::FunnelStageReverted(e) => self.update(e.lead_id, |lead| {
                 lead.leave(at);
                 lead.enter(&e.to_stage, at);
             }),
-            Event::LeadWon(e) => self.win(e, at),
-            Event::LeadLost(e) => self.update(e.lead_id, |lead| {
+            LeadEvent::LeadWon(e) => self.win(e, at),
+            LeadEvent::LeadLost(e) => self.update(e.lead_id, |lead| {
                 lead.leave(at);
                 lead.status = LeadStatus::Lost;
             }),
-            Event::LeadDisqualified(e) => self.update(e.lead_id, |lead| {
+            LeadEvent::LeadDisqualified(e) => self.update(e.lead_id, |lead| {
                 lead.leave(at);
                 lead.status = LeadStatus::Disqualified;
             }),
-            _ => {}
+            // Scores, owners and qualification are not funnel facts.
+            LeadEvent::LeadScored(_) | LeadEvent::LeadAssigned(_) | LeadEvent::LeadQualified(_) => {
+            }
         }
     }
 

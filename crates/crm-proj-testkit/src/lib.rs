@@ -110,21 +110,52 @@ pub fn seeds(max: usize) -> impl Strategy<Value = Vec<Seed>> {
     prop::collection::vec((0u8..KINDS, 0u8..4, 0u8..4, any::<u16>()), 0..=max)
 }
 
-/// How often each command kind (in the order of `Command::NAMES`) is drawn: the funnel's
-/// and the customer's commands, which need their target in the right state, most often.
-const WEIGHTS: [u8; 35] = [
-    6, 2, 1, 1, 14, 6, 1, 1, 3, 2, // lead
-    6, 2, 2, 3, 3, 2, 3, 2, 2, // customer
-    6, 3, 2, // order
-    4, 2, 1, 1, 2, 2, 1, // ticket
-    1, 1, 1, 1, 1, // campaign
-    2, // pipeline
+/// How often each command kind is drawn: the funnel's and the customer's commands, which need
+/// their target in the right state, most often. A kind is an index into this table, in the
+/// order of `Command::NAMES` and `Event::TYPES`; the tests below fail when a command is added
+/// without a row here and an arm in `command` and `arbitrary_event`.
+const WEIGHTS: &[(&str, u8)] = &[
+    ("CreateLead", 6),
+    ("UpdateLeadDetails", 2),
+    ("ScoreLead", 1),
+    ("AssignLead", 1),
+    ("AdvanceFunnelStage", 14),
+    ("RevertFunnelStage", 6),
+    ("QualifyLead", 1),
+    ("DisqualifyLead", 1),
+    ("WinLead", 3),
+    ("LoseLead", 2),
+    ("RegisterCustomer", 6),
+    ("UpdateCustomerProfile", 2),
+    ("AssignCustomerOwner", 2),
+    ("AddContact", 3),
+    ("RemoveContact", 3),
+    ("LogInteraction", 2),
+    ("RecordSurveyResponse", 3),
+    ("MarkCustomerChurned", 2),
+    ("ReactivateCustomer", 2),
+    ("PlaceOrder", 6),
+    ("RefundOrder", 3),
+    ("CancelOrder", 2),
+    ("OpenTicket", 4),
+    ("AssignTicket", 2),
+    ("RespondToTicket", 1),
+    ("EscalateTicket", 1),
+    ("ResolveTicket", 2),
+    ("CloseTicket", 2),
+    ("ReopenTicket", 1),
+    ("LaunchCampaign", 1),
+    ("RecordCampaignSpend", 1),
+    ("RecordCampaignReach", 1),
+    ("RecordCampaignResponse", 1),
+    ("EndCampaign", 1),
+    ("DefinePipeline", 2),
 ];
 const KINDS: u8 = {
     let mut total = 0;
     let mut n = 0;
     while n < WEIGHTS.len() {
-        total += WEIGHTS[n];
+        total += WEIGHTS[n].1;
         n += 1;
     }
     total
@@ -132,7 +163,7 @@ const KINDS: u8 = {
 
 /// The command kind a drawn number stands for.
 fn weighted(mut drawn: u8) -> u8 {
-    for (kind, weight) in WEIGHTS.iter().enumerate() {
+    for (kind, (_, weight)) in WEIGHTS.iter().enumerate() {
         if drawn < *weight {
             return kind as u8;
         }
@@ -943,4 +974,40 @@ pub fn worked_example() -> Log {
         }),
     );
     log
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first drawn number that stands for `kind`.
+    fn drawn(kind: usize) -> u8 {
+        WEIGHTS[..kind].iter().map(|(_, weight)| weight).sum()
+    }
+
+    #[test]
+    fn the_weights_follow_the_command_names() {
+        let weighted: Vec<_> = WEIGHTS.iter().map(|(name, _)| *name).collect();
+        let names: Vec<_> = Command::NAMES.iter().map(|(_, name)| *name).collect();
+        assert_eq!(
+            weighted, names,
+            "one weight per command, in the order of Command::NAMES"
+        );
+        assert!(WEIGHTS.iter().all(|(_, weight)| *weight > 0));
+    }
+
+    #[test]
+    fn every_kind_makes_its_command_and_its_event() {
+        let now = ts(CLOCK_START);
+        for (kind, (name, _)) in WEIGHTS.iter().enumerate() {
+            let seed = (drawn(kind), 0, 0, 1);
+            assert_eq!(weighted(seed.0), kind as u8);
+            assert_eq!(command(seed, now).name(), *name, "kind {kind}");
+            assert_eq!(
+                arbitrary_event(seed).event_type(),
+                Event::TYPES[kind].1,
+                "kind {kind} ({name})"
+            );
+        }
+    }
 }

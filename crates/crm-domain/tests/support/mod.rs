@@ -244,13 +244,9 @@ impl Scenario {
 
     pub fn when(self, command: impl IntoCommand) -> Then {
         let command = command.into_command();
-        let before = self.state.clone();
+        // `decide` takes the state by shared reference and `State` has no interior
+        // mutability, so the compiler already guarantees it is left unchanged.
         let result = decide(&self.state, &command, &self.context);
-        // decide borrows the state: a refusal leaves it exactly as it was.
-        assert_eq!(
-            self.state, before,
-            "decide must not change the state it reads"
-        );
         Then {
             state: self.state,
             context: self.context,
@@ -359,6 +355,7 @@ impl Then {
                 rejection.code()
             ),
         };
+        ACCEPTED.with(|accepted| accepted.borrow_mut().push(self.command.name()));
         let expected_time = self.command.occurred_at().unwrap_or(self.context.now);
         assert_eq!(
             decision.occurred_at, expected_time,
@@ -369,6 +366,20 @@ impl Then {
         }
         decision
     }
+}
+
+thread_local! {
+    /// The commands whose acceptance a scenario checked on this thread, in order.
+    static ACCEPTED: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs a test function and returns the commands whose acceptance it checked (with
+/// `then_emits` or `then_appends`): how a coverage test proves a test really is the
+/// accepted path of its command rather than trusting a list of names.
+pub fn accepted_by(test: fn()) -> Vec<&'static str> {
+    ACCEPTED.with(|accepted| accepted.borrow_mut().clear());
+    test();
+    ACCEPTED.with(|accepted| std::mem::take(&mut *accepted.borrow_mut()))
 }
 
 /// Folds the decision's events for `stream` onto `state`.
