@@ -1,5 +1,5 @@
 //! `crm-bench`: measures the system's hot paths next to the machine's own ceilings, measured in
-//! the same run (design rule 18). One module per subcommand; run in release mode:
+//! the same run (docs/DESIGN.md rule 18). One module per subcommand; run in release mode:
 //! `cargo run --release -p crm-bench -- <subcommand>`. Results go to stdout (`println!`) as the
 //! Markdown tables recorded in docs/PERFORMANCE.md; progress and per-round detail to stderr.
 

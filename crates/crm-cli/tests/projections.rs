@@ -1,4 +1,4 @@
-//! Read models through the real `crm` binary: the worked example of domain.md over NATS,
+//! Read models through the real `crm` binary: the worked example of docs/DOMAIN.md over NATS,
 //! rebuild determinism, and a projector process killed with SIGKILL.
 
 use std::path::Path;

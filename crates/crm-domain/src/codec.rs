@@ -1,4 +1,4 @@
-//! The one place the system's bincode configurations are defined (design rule 6), and the
+//! The one place the system's bincode configurations are defined (docs/DESIGN.md rule 6), and the
 //! encoding of event payloads.
 //!
 //! bincode (pinned at =1.3.3) is not self-describing: its options decide the bytes, so every
@@ -293,7 +293,8 @@ mod tests {
     }
 
     fn lead_scored_v0_to_v1(payload: &[u8]) -> Result<Vec<u8>, bincode::Error> {
-        let (micros, v0): (i64, LeadScoredV0) = message_bincode(PAYLOAD_BYTES_MAX).deserialize(payload)?;
+        let (micros, v0): (i64, LeadScoredV0) =
+            message_bincode(PAYLOAD_BYTES_MAX).deserialize(payload)?;
         let v1 = crate::event::LeadScored {
             lead_id: v0.lead_id,
             score: v0.score,

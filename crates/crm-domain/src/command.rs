@@ -1,4 +1,4 @@
-//! The 35 commands of `shared/domain.md`. Field names are the wire's (snake_case); every
+//! The 35 commands of `docs/DOMAIN.md`. Field names are the wire's (snake_case); every
 //! command names its target (a creating command carries the caller-chosen new id) and may
 //! carry a business `occurred_at`.
 
@@ -51,7 +51,7 @@ macro_rules! commands {
                 }
             }
 
-            /// Every command name with its aggregate, in the order of `domain.md`.
+            /// Every command name with its aggregate, in the order of `docs/DOMAIN.md`.
             pub const NAMES: &'static [(Aggregate, &'static str)] =
                 &[$($((Aggregate::$aggregate, stringify!($name)),)+)+];
 

@@ -1,4 +1,4 @@
-//! The CRM domain, pure: the commands, events and rules of `shared/domain.md`.
+//! The CRM domain, pure: the commands, events and rules of `docs/DOMAIN.md`.
 //!
 //! `decide(&State, &Command, &Context) -> Result<Decision, Rejection>` and
 //! `evolve(State, &Event) -> State` are plain functions: no I/O, no async, no clock.

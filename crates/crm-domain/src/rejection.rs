@@ -1,5 +1,5 @@
 //! Why a command was refused. Rejections are data, not errors: a normal outcome
-//! carrying one of the codes of the public contract (`shared/nats-api.md`).
+//! carrying one of the codes of the public contract (`docs/NATS_API.md`).
 
 use std::fmt;
 

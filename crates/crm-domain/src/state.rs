@@ -158,7 +158,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// The pipeline named `name` given its stream's state: the `default` pipeline exists
-    /// from the first start, with the stages of `domain.md`, until it is redefined.
+    /// from the first start, with the stages of `docs/DOMAIN.md`, until it is redefined.
     pub fn effective(name: &str, defined: Option<&Pipeline>) -> Option<Pipeline> {
         match defined {
             Some(pipeline) => Some(pipeline.clone()),

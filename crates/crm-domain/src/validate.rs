@@ -15,7 +15,7 @@ pub const PHONE_CHARS_MAX: usize = 32;
 pub const SLUG_CHARS_MAX: usize = 64;
 pub const PIPELINE_STAGES_MIN: usize = 2;
 pub const PIPELINE_STAGES_MAX: usize = 12;
-/// The furthest in the future a business time may lie (design rule 13).
+/// The furthest in the future a business time may lie (docs/DESIGN.md rule 13).
 pub const OCCURRED_AT_FUTURE_MICROS_MAX: i64 = 5 * crate::time::MICROS_PER_MINUTE;
 
 type Check = Result<(), Rejection>;

@@ -1,4 +1,4 @@
-//! One test per rule of the "rejects when" columns of `domain.md` and per field check.
+//! One test per rule of the "refused when" columns of `docs/DOMAIN.md` and per field check.
 //! `when` also asserts that `decide` leaves the state it reads untouched, so a refusal records
 //! nothing and changes nothing.
 

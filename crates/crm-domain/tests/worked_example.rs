@@ -1,4 +1,4 @@
-//! The worked example at the end of `domain.md`, played as commands through `decide` and
+//! The worked example at the end of `docs/DOMAIN.md`, played as commands through `decide` and
 //! `evolve`; the figures it states are recomputed from the recorded events by a plain fold.
 
 mod support;
@@ -532,7 +532,7 @@ impl Figures {
     }
 }
 
-/// `domain.md`: prospect before any order, first_purchase after 1, repeat after 2, loyal at 5+.
+/// `docs/DOMAIN.md`: prospect before any order, first_purchase after 1, repeat after 2, loyal at 5+.
 fn lifecycle_stage(orders: usize, churned: bool) -> &'static str {
     match (churned, orders) {
         (true, _) => "churned",

@@ -1,4 +1,4 @@
-//! Looking up what the log recorded for a command id (design rule 4), for callers that must
+//! Looking up what the log recorded for a command id (docs/DESIGN.md rule 4), for callers that must
 //! answer a retry with the original outcome before deciding anything again.
 
 use uuid::Uuid;

@@ -3,7 +3,7 @@
 use crate::error::LogError;
 use crate::record::{self, RecordLimits};
 
-/// Default most bytes of one event's payload (design rule 15: 64 KiB).
+/// Default most bytes of one event's payload (docs/DESIGN.md rule 15: 64 KiB).
 pub const PAYLOAD_BYTES_MAX_DEFAULT: usize = 64 * 1024;
 /// Room for a record's envelope (header, names, metadata, checksum) above its payload.
 pub const ENVELOPE_BYTES_MAX: usize = 4 * 1024;

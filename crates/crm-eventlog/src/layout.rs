@@ -98,7 +98,7 @@ pub struct StreamHead {
     pub position: u64,
 }
 
-/// What the log keeps for good about an accepted command (design rule 4).
+/// What the log keeps for good about an accepted command (docs/DESIGN.md rule 4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandRecord {
     pub request_hash: [u8; 32],

@@ -28,7 +28,7 @@
 //!
 //! Big-endian numbers make sled's key order the numeric order: `e` keys iterate in position
 //! order, and one stream's `s` keys in version order. Only `storage.rs` touches sled; the rest
-//! deals in keys and bytes (design rule 7), and the record envelope is our own format
+//! deals in keys and bytes (docs/DESIGN.md rule 7), and the record envelope is our own format
 //! ([`record`]), so the log can be exported record by record and moved elsewhere.
 //!
 //! ## Group commit
@@ -60,7 +60,7 @@
 //! ## Invariants the code relies on
 //!
 //! - Only the writer assigns positions, inside the batch that stores them: no reservation, so
-//!   no gap (design rule 1). It asserts the batch starts at the durable head + 1.
+//!   no gap (docs/DESIGN.md rule 1). It asserts the batch starts at the durable head + 1.
 //! - `head()` moves only after a flush; `read_all`, `read_stream` and `stream_version` never
 //!   show anything beyond it, so nobody reads an event that a crash could take back.
 //! - A command id is stored with its request hash and outcome in the same batch as its events

@@ -1,4 +1,4 @@
-//! The small storage interface the log sits on (design rule 7). This is the only module that
+//! The small storage interface the log sits on (docs/DESIGN.md rule 7). This is the only module that
 //! talks to sled; the log above it deals in keys and byte values only, so the record format is
 //! ours and the log could move to another ordered key-value store.
 

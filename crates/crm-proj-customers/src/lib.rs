@@ -1,8 +1,8 @@
-//! The customer view read model (`domain.md`, "Read models"): one view per customer with
+//! The customer view read model (`docs/DOMAIN.md`, "Read models"): one view per customer with
 //! profile, lifecycle stage, orders and revenue, linked leads, tickets, surveys and
 //! interactions; served by the `customer.get` and `customer.list` queries.
 //!
-//! A deterministic fold (design rule 10): time comes only from `occurred_at`, every map is
+//! A deterministic fold (docs/DESIGN.md rule 10): time comes only from `occurred_at`, every map is
 //! ordered, and the store holds one bincode record per key:
 //!
 //! | key | value |

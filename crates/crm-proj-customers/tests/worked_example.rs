@@ -1,4 +1,4 @@
-//! `domain.md`'s worked example through the customer view, by the typed API and by the
+//! `docs/DOMAIN.md`'s worked example through the customer view, by the typed API and by the
 //! `customer.get` / `customer.list` queries.
 
 use crm_proj_customers::{CustomersProjection, LifecycleStage};

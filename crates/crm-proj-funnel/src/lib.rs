@@ -1,9 +1,9 @@
-//! The funnel read model (`domain.md`, "Read models"): per pipeline, over all leads and
+//! The funnel read model (`docs/DOMAIN.md`, "Read models"): per pipeline, over all leads and
 //! per month of lead creation, the leads in and entering each stage, stage-to-stage
 //! conversion, time in stage, pipeline value, won/lost/open, win rate, average deal value,
 //! sales cycle and velocity; served by the `funnel.get` query.
 //!
-//! A deterministic fold (design rule 10): time comes only from `occurred_at`, every map is
+//! A deterministic fold (docs/DESIGN.md rule 10): time comes only from `occurred_at`, every map is
 //! ordered, and the store holds one bincode record per key:
 //!
 //! | key | value |

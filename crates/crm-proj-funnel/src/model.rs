@@ -217,7 +217,7 @@ pub(crate) struct Model {
 }
 
 impl Default for Model {
-    /// The `default` pipeline exists from the start, with the stages of `domain.md`.
+    /// The `default` pipeline exists from the start, with the stages of `docs/DOMAIN.md`.
     fn default() -> Model {
         let mut pipelines = BTreeMap::new();
         pipelines.insert(

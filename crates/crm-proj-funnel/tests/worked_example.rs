@@ -1,4 +1,4 @@
-//! `domain.md`'s worked example through the funnel, overall and for November 2026, by the
+//! `docs/DOMAIN.md`'s worked example through the funnel, overall and for November 2026, by the
 //! typed API and by the `funnel.get` query.
 
 use crm_domain::Month;

@@ -1,7 +1,7 @@
-//! The KPI read model (`kpis`): every KPI of `shared/domain.md`, all-time and per calendar
+//! The KPI read model (`kpis`): every KPI of `docs/DOMAIN.md`, all-time and per calendar
 //! month (UTC) of event time, kept as exact integer counters; rates are computed on read.
 //!
-//! [`KpiProjection`] is a deterministic fold (design rule 10): time comes only from each
+//! [`KpiProjection`] is a deterministic fold (docs/DESIGN.md rule 10): time comes only from each
 //! event's `occurred_at`, all maps are ordered, and nothing reads a clock. It answers
 //! `kpi.get` (`crm.query.kpi.get`).
 //!

@@ -168,7 +168,7 @@ impl CustomerMemory {
     }
 }
 
-/// The profile fields whose share is the profile completeness (domain.md).
+/// The profile fields whose share is the profile completeness (docs/DOMAIN.md).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum ProfileField {
     Email = 0,

@@ -1,4 +1,4 @@
-//! The worked example of `shared/domain.md`, fed as events with `occurred_at` in November
+//! The worked example of `docs/DOMAIN.md`, fed as events with `occurred_at` in November
 //! 2026, gives the expected KPIs all-time and for `{"month": "2026-11"}`.
 
 mod support;

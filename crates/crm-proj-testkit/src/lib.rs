@@ -1,6 +1,6 @@
 //! Test support for read models: a log of envelopes built from event structs, a store that
 //! applies drained changes, random valid event streams made by `decide`/`evolve` on random
-//! commands, arbitrary event streams, and the worked example of `shared/domain.md`.
+//! commands, arbitrary event streams, and the worked example of `docs/DOMAIN.md`.
 //! Test support only: where a fixture cannot be built (`expect`), failing the test at once is
 //! the intended outcome.
 
@@ -785,7 +785,7 @@ fn arbitrary_event((kind, a, b, value): Seed) -> Event {
     }
 }
 
-// ---- the worked example of domain.md ----
+// ---- the worked example of docs/DOMAIN.md ----
 
 pub const CUSTOMER_A: Uuid = Uuid::from_u128(0xc057_000a);
 pub const CUSTOMER_B: Uuid = Uuid::from_u128(0xc057_000b);
@@ -800,7 +800,7 @@ pub fn example_lead(n: u128) -> Uuid {
     Uuid::from_u128(0x1ead_0000 + n)
 }
 
-/// `domain.md`'s worked example as events, all in November 2026, with round durations:
+/// `docs/DOMAIN.md`'s worked example as events, all in November 2026, with round durations:
 /// ten leads created on the 2nd (09:00), six advance to `interest` on the 4th, four to
 /// `consideration` on the 7th, three to `decision` on the 11th; leads 1 and 2 are won on the
 /// 16th (1,000.00 and 3,000.00 EUR, registering customers A and B), lead 3 is lost on the

@@ -54,7 +54,7 @@ impl ProjectorError {
         }
     }
 
-    /// Faults that waiting cannot fix: the projection stops (design rule 10).
+    /// Faults that waiting cannot fix: the projection stops (docs/DESIGN.md rule 10).
     pub fn is_fatal(&self) -> bool {
         match self {
             ProjectorError::UnknownEvent { .. }

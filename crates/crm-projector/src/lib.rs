@@ -1,4 +1,4 @@
-//! The projection runtime (design rules 9-12). A projection (see `projection.rs`) is a pure
+//! The projection runtime (docs/DESIGN.md rules 9-12). A projection (see `projection.rs`) is a pure
 //! fold; the runtime feeds it events by position from JetStream and the log, stores its
 //! changes with the checkpoint in one atomic batch, and serves its queries with
 //! read-your-writes.

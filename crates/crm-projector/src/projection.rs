@@ -34,7 +34,7 @@ pub enum QueryError {
 }
 
 /// A read model. Implementations must be deterministic folds: no clock, no randomness, no
-/// unordered iteration into stored bytes or replies (design rule 10).
+/// unordered iteration into stored bytes or replies (docs/DESIGN.md rule 10).
 pub trait Projection: Send + Sync + 'static {
     /// Stable name: the store directory, the durable consumer, the status report.
     fn name(&self) -> &'static str;

@@ -1,6 +1,6 @@
 //! Query responders over NATS (`crm.query.<name>`), with read-your-writes: a request may carry
 //! `min_position` and `timeout_ms`; every reply carries the `position` its model reflects
-//! (design rule 12). `crm.projector.<name>.status` reports each projector's status. The bodies
+//! (docs/DESIGN.md rule 12). `crm.projector.<name>.status` reports each projector's status. The bodies
 //! are the typed items of `crm_wire::query`.
 
 use std::sync::Arc;
@@ -36,7 +36,7 @@ pub trait QueryTarget: Send + Sync + 'static {
     /// The answer and the position of the model it was computed from.
     fn answer(&self, query: &str, request: &Value) -> (u64, Result<Value, QueryError>);
     fn status(&self) -> ProjectorStatus;
-    /// Starts a rebuild beside the live model (design rule 11).
+    /// Starts a rebuild beside the live model (docs/DESIGN.md rule 11).
     fn request_rebuild(&self) -> Result<(), RebuildRefused>;
 }
 

@@ -1,4 +1,4 @@
-//! Rebuilds (design rule 11): a read model is built from the log into a new store version
+//! Rebuilds (docs/DESIGN.md rule 11): a read model is built from the log into a new store version
 //! beside the live one (see `versions.rs`), folded in memory and written once as a snapshot,
 //! reporting progress; making it current is an atomic rename. A running projector does the
 //! same on request (`crm.projector.<name>.rebuild`) and swaps the model in without downtime.

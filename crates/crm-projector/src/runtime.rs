@@ -1,5 +1,5 @@
 //! The projector: feeds one projection every committed event exactly once, in position order,
-//! and stores its changes with the checkpoint before acknowledging (design rule 9).
+//! and stores its changes with the checkpoint before acknowledging (docs/DESIGN.md rule 9).
 //!
 //! Events come from a durable JetStream pull consumer on `CRM_EVENTS` (bounded in flight).
 //! A position at or below the checkpoint is skipped (redelivery); the next one is applied; a
@@ -268,7 +268,7 @@ impl<P: Projection> Projector<P> {
     }
 
     /// Builds an empty store from the whole log: folds everything in memory, then writes the
-    /// model once as a snapshot with its checkpoint (a rebuild, design rule 11).
+    /// model once as a snapshot with its checkpoint (a rebuild, docs/DESIGN.md rule 11).
     pub async fn build_snapshot(
         &mut self,
         mut progress: impl FnMut(u64, u64),

@@ -6,7 +6,7 @@
 //! - `m` + key: entries written by live commits, each overriding the snapshot (a tombstone
 //!   marks a deleted key).
 //!
-//! Every commit writes its entries and the checkpoint in one atomic sled batch (design rule 9).
+//! Every commit writes its entries and the checkpoint in one atomic sled batch (docs/DESIGN.md rule 9).
 //! `canonical_hash` is over the logical content, so a live store and a rebuild of the same
 //! position hash the same whatever their layers.
 

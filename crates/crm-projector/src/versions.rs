@@ -1,7 +1,7 @@
 //! Store versions of one read model side by side under its root directory:
 //! `<root>/v1`, `<root>/v2`, ... and `<root>/CURRENT` naming the live one. A rebuild writes the
 //! next version beside the live one; making it current is one atomic rename of `CURRENT`, so
-//! a crash leaves either the old or the new model live, never a half-built one (design rule 11).
+//! a crash leaves either the old or the new model live, never a half-built one (docs/DESIGN.md rule 11).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! The tailer (design rule 8): publishes every committed event, in position order, to the
+//! The tailer (docs/DESIGN.md rule 8): publishes every committed event, in position order, to the
 //! JetStream stream `CRM_EVENTS`, never beyond the flushed head.
 //!
 //! Order and completeness come from JetStream's `Nats-Expected-Last-Sequence`: each publish

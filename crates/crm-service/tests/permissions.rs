@@ -1,5 +1,5 @@
 //! The shipped NATS permissions (deploy/nats/auth.conf) on a real nats-server: a support
-//! desk may send ticket commands and nothing else (design rule 16).
+//! desk may send ticket commands and nothing else (docs/DESIGN.md rule 16).
 
 use std::time::Duration;
 

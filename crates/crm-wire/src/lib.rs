@@ -1,4 +1,4 @@
-//! The public NATS contract of `shared/nats-api.md`, in one place: subjects, headers,
+//! The public NATS contract of `docs/NATS_API.md`, in one place: subjects, headers,
 //! request and reply bodies, the JSON and bincode codecs, error codes and limits.
 //! Both the service and Rust clients use this crate, so they cannot drift apart.
 
@@ -22,7 +22,7 @@ pub use log_api::{
 pub use reply::{Accepted, CommandReply, Rejected};
 pub use subjects::{CommandSubject, Subjects, DEFAULT_PREFIX};
 
-/// Largest command body accepted by default (design rule 15).
+/// Largest command body accepted by default (docs/DESIGN.md rule 15).
 pub const COMMAND_BYTES_MAX_DEFAULT: usize = 64 * 1024;
 /// nats-server's default `max_payload`: the largest message a server accepts unless told
 /// otherwise.

@@ -1,4 +1,4 @@
-//! Golden fixtures (design rule 6): the bytes of one stored envelope per event type and schema
+//! Golden fixtures (docs/DESIGN.md rule 6): the bytes of one stored envelope per event type and schema
 //! version, committed under `tests/fixtures/events/`. They must decode forever, to the values
 //! below. A schema change adds an upcaster and a new fixture; it never edits an old one.
 //!
