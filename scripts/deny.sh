@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Dependency hygiene with cargo-deny and deny.toml: licenses, bans and sources always;
-# advisories when the RustSec advisory database is on this machine.
+# Dependency hygiene with cargo-deny and deny.toml: licenses, bans, sources and advisories.
 #
-# The database is a git repository on GitHub, which CI cannot reach, and no package registry
-# that CI reaches ships it. So advisories run only when a clone is present:
-#   - CRM_ADVISORY_DB=/path/to/advisory-db (a git clone of the RustSec database), or
-#   - one left by an earlier `cargo deny fetch db` in cargo-deny's own cache, or
-#   - CRM_DENY_FETCH=1 on a machine that reaches GitHub (cargo-deny fetches it).
-# Otherwise the advisories check is skipped, loudly; the bans in deny.toml still hold the
-# known fixes (lru, async-nats, rustls-webpki), and docs/DEPENDENCIES.md records the last
-# check by hand.
+# The RustSec advisory database is a git repository on GitHub, which CI cannot reach, and no
+# package registry that CI reaches ships it. The advisories check uses, in this order:
+#   - CRM_ADVISORY_DB=/path/to/advisory-db (a git clone of the RustSec database);
+#   - CRM_DENY_FETCH=1 on a machine that reaches GitHub (cargo-deny fetches the current one);
+#   - a clone left in cargo-deny's own cache by an earlier fetch;
+#   - otherwise the dated snapshot committed under .ci/ (its crates/ and rust/ advisories),
+#     unpacked into target/tools as a one-commit git repository. The script prints the
+#     snapshot's date: advisories filed after it are not covered until someone refreshes it
+#     with scripts/refresh-advisory-db.sh where GitHub is reachable. The bans in deny.toml
+#     hold the known fixes independently of any database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,15 +28,44 @@ if [ -n "${CRM_ADVISORY_DB:-}" ]; then
     ln -sfn "$(cd "$CRM_ADVISORY_DB" && pwd)" "$db_dir"
 fi
 
+# A link left by an earlier run to an unpacked snapshot: decide again (a newer one may be here).
+if [ -L "$db_dir" ] && readlink "$db_dir" | grep -q '/tools/advisory-db-'; then
+    rm -f "$db_dir"
+fi
+
+snapshot_tar="$(ls .ci/rustsec-advisory-db-*.tar.xz 2>/dev/null | sort | tail -n 1 || true)"
+
 if [ "${CRM_DENY_FETCH:-0}" = "1" ]; then
     "$deny" check advisories
-elif git -C "$db_dir" rev-parse --git-dir >/dev/null 2>&1; then
-    echo "deny: advisories against the local RustSec database at $db_dir" \
-        "(last commit $(git -C "$db_dir" log -1 --format=%cs))"
-    "$deny" --offline check advisories
-else
-    echo "deny: advisories SKIPPED: no RustSec advisory database at $db_dir and none can be" \
-        "fetched here (set CRM_ADVISORY_DB to a clone, or CRM_DENY_FETCH=1 where GitHub is" \
-        "reachable). Known fixes are held by the bans in deny.toml; the last check by hand is" \
-        "in docs/DEPENDENCIES.md."
+    exit 0
 fi
+
+if ! git -C "$db_dir" rev-parse --git-dir >/dev/null 2>&1; then
+    if [ -z "$snapshot_tar" ]; then
+        echo "deny: no RustSec advisory database: set CRM_ADVISORY_DB to a clone, or" \
+            "CRM_DENY_FETCH=1 where GitHub is reachable" >&2
+        exit 1
+    fi
+    snapshot_date="$(basename "$snapshot_tar" .tar.xz | sed 's/^rustsec-advisory-db-//')"
+    snapshot_dir="${CARGO_TARGET_DIR:-$PWD/target}/tools/advisory-db-$snapshot_date"
+    if ! git -C "$snapshot_dir" rev-parse --git-dir >/dev/null 2>&1; then
+        rm -rf "$snapshot_dir"
+        mkdir -p "$snapshot_dir"
+        tar -xJf "$snapshot_tar" -C "$snapshot_dir"
+        # cargo-deny reads the database as a git repository; the commit carries the date.
+        git -C "$snapshot_dir" init -q
+        git -C "$snapshot_dir" add -A
+        GIT_AUTHOR_DATE="${snapshot_date}T00:00:00Z" GIT_COMMITTER_DATE="${snapshot_date}T00:00:00Z" \
+            git -C "$snapshot_dir" -c user.name=crm-ci -c user.email=ci@crm.invalid \
+            commit -q -m "RustSec advisory database snapshot of $snapshot_date"
+    fi
+    mkdir -p "$(dirname "$db_dir")"
+    ln -sfn "$snapshot_dir" "$db_dir"
+    age_days=$(( ( $(date +%s) - $(date -d "$snapshot_date" +%s) ) / 86400 ))
+    echo "deny: advisories against the bundled snapshot of the RustSec database of" \
+        "$snapshot_date ($age_days days old; scripts/refresh-advisory-db.sh renews it)"
+else
+    echo "deny: advisories against the RustSec database at $db_dir" \
+        "(last commit $(git -C "$db_dir" log -1 --format=%cs))"
+fi
+"$deny" --offline check advisories

@@ -45,9 +45,6 @@ pub struct ProjectorConfig {
     pub catch_up_page_events_max: usize,
     /// With no message for this long, compare with the log head and catch up.
     pub idle_check_ms: u64,
-    /// During a rebuild or catch-up, events applied between two commits at most: fewer
-    /// commits re-encode hot entries (monthly buckets) less often.
-    pub checkpoint_events_max: u64,
     /// Pause before retrying after NATS trouble.
     pub retry_backoff_ms: u64,
 }
@@ -61,7 +58,6 @@ impl Default for ProjectorConfig {
             ack_pending_max: 4096,
             catch_up_page_events_max: 1000,
             idle_check_ms: 1000,
-            checkpoint_events_max: 100_000,
             retry_backoff_ms: 250,
         }
     }

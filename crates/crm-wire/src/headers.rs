@@ -11,7 +11,6 @@ pub const HEADER_CONTENT_TYPE: &str = "Content-Type";
 pub const HEADER_SERVICE_ERROR: &str = "Nats-Service-Error";
 pub const HEADER_SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
 pub const HEADER_MSG_ID: &str = "Nats-Msg-Id";
-pub const HEADER_EXPECTED_LAST_MSG_ID: &str = "Nats-Expected-Last-Msg-Id";
 pub const HEADER_POSITION: &str = "Crm-Position";
 pub const HEADER_STREAM: &str = "Crm-Stream";
 pub const HEADER_VERSION: &str = "Crm-Version";

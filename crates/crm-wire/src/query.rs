@@ -14,8 +14,9 @@ use crm_domain::ErrorCode;
 
 use crate::Subjects;
 
-/// Largest query body.
-pub const QUERY_BYTES_MAX: usize = 64 * 1024;
+/// Largest query body: a query is a request from another service like a command, and is held
+/// to the same default limit.
+pub const QUERY_BYTES_MAX: usize = crate::COMMAND_BYTES_MAX_DEFAULT;
 /// How long a query waits for `min_position` when it gives no `timeout_ms`.
 pub const QUERY_TIMEOUT_MS_DEFAULT: u64 = 2_000;
 /// The longest wait a query may ask for.
