@@ -24,6 +24,12 @@ deny="$(scripts/ensure-cargo-deny.sh)"
 # database URL; see deny.toml [advisories]).
 db_dir="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-3157b0e258782691"
 if [ -n "${CRM_ADVISORY_DB:-}" ]; then
+    if [ -e "$db_dir" ] && [ ! -L "$db_dir" ]; then
+        # ln would put the link inside that directory and the check would use the old clone.
+        echo "deny: CRM_ADVISORY_DB is set but cargo-deny's cache already holds a database at" \
+            "$db_dir; remove that directory or unset CRM_ADVISORY_DB" >&2
+        exit 1
+    fi
     mkdir -p "$(dirname "$db_dir")"
     ln -sfn "$(cd "$CRM_ADVISORY_DB" && pwd)" "$db_dir"
 fi

@@ -169,7 +169,7 @@ pub fn current_schema_version(event_type: &str) -> Option<u16> {
 ///
 /// Every event type is at version 1 today, so none exists yet. Adding version 2 of a type
 /// means: keep the v1 struct here (private), add an arm returning a function that decodes it
-/// with [`options`] and encodes the v2 shape, bump the version in `event.rs`, and commit a v2
+/// with [`message_bincode`]`(PAYLOAD_BYTES_MAX)` and encodes the v2 shape, bump the version in `event.rs`, and commit a v2
 /// golden fixture beside the v1 one. The tests run the loop over a pretend v0 the same way.
 fn upcaster(_event_type: &str, _from_version: u16) -> Option<Upcaster> {
     None

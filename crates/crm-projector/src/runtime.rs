@@ -590,15 +590,9 @@ impl<P: Projection + Default> Projector<P> {
     /// one, which keeps applying events and answering queries meanwhile.
     fn start_rebuild(&mut self) {
         let Some(root) = self.root.clone() else {
-            self.update_status(|s| {
-                s.rebuild = Some(RebuildProgress {
-                    position: 0,
-                    head: 0,
-                    events_per_second: 0.0,
-                    eta_seconds: 0.0,
-                    error: Some(ProjectorError::NotVersioned.to_string()),
-                })
-            });
+            // Reported as a failed rebuild, not as one in progress: a rebuild that never
+            // started must not make every later request look like `AlreadyRunning`.
+            self.note_rebuild_failure(&ProjectorError::NotVersioned);
             return;
         };
         let (source, config, status) = (

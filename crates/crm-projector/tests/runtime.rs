@@ -517,3 +517,37 @@ async fn an_io_error_while_swapping_in_a_rebuild_keeps_the_live_model() {
         "the swapped-in store equals a rebuild"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_of_a_store_without_versions_fails_once_and_blocks_nothing() {
+    let dir = TempDataDir::new().unwrap();
+    let log = EventLog::open(&dir.join("log"), LogConfig::default()).unwrap();
+    let handler = CommandHandler::new(log.clone(), HandlerConfig::default());
+    run_commands(&handler, 0, 3).await;
+    let mut projector = Projector::open(
+        Counting::default(),
+        &dir.join("plain-store"),
+        LogSource::Local(log.clone()),
+        ProjectorConfig::default(),
+    )
+    .unwrap();
+    projector.catch_up(true, |_, _| {}).await.unwrap();
+    let handle = projector.handle();
+
+    for _ in 0..2 {
+        let error = projector.rebuild_now().await.unwrap_err();
+        assert!(matches!(error, ProjectorError::NotVersioned), "{error:?}");
+        let status = handle.status();
+        // Reported as a failed rebuild, never as one still running (which would refuse every
+        // later request as `AlreadyRunning`).
+        assert_eq!(status.rebuild, None, "{status:?}");
+        assert!(status.last_rebuild_error.is_some(), "{status:?}");
+        // Not `AlreadyRunning` (the request waits for `run`, which this test does not drive).
+        assert_ne!(
+            handle.request_rebuild(),
+            Err(crm_projector::RebuildRefused::AlreadyRunning),
+            "{status:?}"
+        );
+    }
+    assert_eq!(handle.read(|_, position| position), 3);
+}
