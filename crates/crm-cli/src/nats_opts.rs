@@ -108,13 +108,67 @@ impl NatsArgs {
     }
 
     /// Connects to `url` with [`NatsArgs::connect_options`]; errors name the URL redacted.
+    /// async-nats ignores credentials in the URL, so a user and password (or a token) there
+    /// are passed as options, as the NATS tools do, unless a creds or nkey file is given.
     pub async fn connect(&self, url: &str, name: &str) -> anyhow::Result<async_nats::Client> {
-        self.connect_options(name)
-            .await?
+        let mut options = self.connect_options(name).await?;
+        if self.nats_creds.is_none() && self.nats_nkey.is_none() {
+            match url_auth(url) {
+                Some(UrlAuth::UserPassword(user, password)) => {
+                    options = options.user_and_password(user, password);
+                }
+                Some(UrlAuth::Token(token)) => options = options.token(token),
+                None => {}
+            }
+        }
+        options
             .connect(url)
             .await
             .with_context(|| format!("connecting to NATS at {}", redact_url(url)))
     }
+}
+
+/// Credentials carried in a server URL.
+#[derive(Debug, PartialEq, Eq)]
+enum UrlAuth {
+    UserPassword(String, String),
+    Token(String),
+}
+
+/// The credentials of the first of the comma-separated URLs that carries any, decoded.
+fn url_auth(urls: &str) -> Option<UrlAuth> {
+    urls.split(',').find_map(|url| {
+        let address = url.trim().parse::<async_nats::ServerAddr>().ok()?;
+        let user = percent_decode(address.username()?);
+        Some(match address.password() {
+            Some(password) => UrlAuth::UserPassword(user, percent_decode(password)),
+            None => UrlAuth::Token(user),
+        })
+    })
+}
+
+/// `%XX` escapes decoded; anything malformed is kept as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn ensure_readable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
@@ -230,6 +284,21 @@ mod tests {
             assert!(!redacted.contains("ü:é"), "{input:?} -> {redacted:?}");
         }
         assert_eq!(redact_url("é:ü@ß"), "***@ß");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_used_for_the_connection() {
+        assert_eq!(
+            url_auth("nats://h1:4222,nats://alice:p%40ss@h2:4222"),
+            Some(UrlAuth::UserPassword("alice".into(), "p@ss".into()))
+        );
+        assert_eq!(
+            url_auth("nats://t0ken@h:4222"),
+            Some(UrlAuth::Token("t0ken".into()))
+        );
+        assert_eq!(url_auth("nats://h:4222"), None);
+        assert_eq!(url_auth("::garbage::"), None);
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
     }
 
     #[test]
