@@ -121,8 +121,9 @@ impl NatsArgs {
                 None => {}
             }
         }
+        // async-nats logs server addresses at debug level: it gets them without credentials.
         options
-            .connect(url)
+            .connect(strip_userinfo(url).as_str())
             .await
             .with_context(|| format!("connecting to NATS at {}", redact_url(url)))
     }
@@ -196,10 +197,22 @@ fn read_nkey_seed(path: &std::path::Path) -> anyhow::Result<String> {
 /// replaced by `***`: `nats://alice:secret@host:4222` becomes `nats://***@host:4222`. A URL
 /// without userinfo is returned unchanged; any input is accepted.
 pub fn redact_url(url: &str) -> String {
-    url.split(',').map(redact_one).collect::<Vec<_>>().join(",")
+    url.split(',')
+        .map(|one| replace_userinfo(one, "***@"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
-fn redact_one(url: &str) -> String {
+/// `url` with the userinfo of each comma-separated URL removed (the credentials are passed
+/// to async-nats as options instead).
+fn strip_userinfo(url: &str) -> String {
+    url.split(',')
+        .map(|one| replace_userinfo(one, ""))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn replace_userinfo(url: &str, replacement: &str) -> String {
     let (scheme, rest) = match url.find("://") {
         Some(at) => url.split_at(at + 3),
         None => ("", url),
@@ -216,7 +229,7 @@ fn redact_one(url: &str) -> String {
             } else {
                 ""
             };
-            format!("{indent}{scheme}***@{host}{tail}")
+            format!("{indent}{scheme}{replacement}{host}{tail}")
         }
         None => url.to_owned(),
     }
@@ -232,6 +245,15 @@ mod tests {
             redact_url("nats://alice:secret@host:4222"),
             "nats://***@host:4222"
         );
+    }
+
+    #[test]
+    fn userinfo_is_stripped_from_what_async_nats_sees() {
+        assert_eq!(
+            strip_userinfo("nats://a:pw@h1:4222,tls://tok@h2"),
+            "nats://h1:4222,tls://h2"
+        );
+        assert_eq!(strip_userinfo("nats://h:1"), "nats://h:1");
     }
 
     #[test]

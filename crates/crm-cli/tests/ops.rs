@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use crm_eventlog::{AppendRequest, EventLog, ExpectedVersion, LogConfig, NewEvent, StreamAppend};
 use crm_testkit::{ChildProcess, NatsServer, NatsServerOptions, TempDataDir};
-use serde_json::Value;
+use serde_json::{json, Value};
 use uuid::Uuid;
+
+mod support;
+use support::send_until_answered;
 
 const PASSWORD: &str = "s3cret-Pa55word";
 
@@ -31,20 +34,35 @@ fn serve_command(dir: &TempDataDir) -> Process {
         .arg(dir.path())
         .arg("--projections")
         .arg("")
-        .env("RUST_LOG", "info")
+        // Debug, so that async-nats's own logs of server addresses are checked too.
+        .env("RUST_LOG", "info,async_nats=debug")
         .env_remove("CRM_NATS_URL")
         .env_remove("NATS_URL")
         .env_remove("CRM_LOG_FORMAT");
     command
 }
 
-/// Runs `crm serve` until ready, stops it, and returns (stdout, stderr).
-fn run_until_ready_and_stop(command: Process) -> (String, String) {
+/// Runs `crm serve` until ready, has it accept one command (sent with the password, so the
+/// authenticated connection is shown to work), stops it, and returns (stdout, stderr).
+async fn run_until_ready_and_stop(command: Process, nats: &NatsServer) -> (String, String) {
     let mut serve = ChildProcess::spawn(command).expect("spawn crm serve");
     if let Err(e) = serve.wait_for_line("crm serve ready", Duration::from_secs(30)) {
         panic!("crm serve not ready: {e}\n{}", serve.output_tail());
     }
-    let status = serve.terminate(Duration::from_secs(20)).expect("terminate");
+    let client = nats
+        .connect_with(async_nats::ConnectOptions::with_user_and_password(
+            "alice".to_owned(),
+            PASSWORD.to_owned(),
+        ))
+        .await
+        .expect("connect as alice");
+    let body = json!({"lead_id": Uuid::now_v7(), "name": "Ada", "source": "web"});
+    let reply = send_until_answered(&client, "lead.CreateLead", Uuid::now_v7(), &body).await;
+    assert_eq!(reply["status"], "accepted", "{reply}");
+    let status = match serve.terminate(Duration::from_secs(20)) {
+        Ok(status) => status,
+        Err(e) => panic!("crm serve did not stop: {e}\n{}", serve.output_tail()),
+    };
     assert!(status.success(), "{status:?}\n{}", serve.output_tail());
     (
         serve.stdout().expect("stdout"),
@@ -52,8 +70,8 @@ fn run_until_ready_and_stop(command: Process) -> (String, String) {
     )
 }
 
-#[test]
-fn serve_never_shows_the_nats_password_and_logs_json_lines() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_never_shows_the_nats_password_and_logs_json_lines() {
     let nats = server_with_password();
     let dir = TempDataDir::new().unwrap();
     let mut command = serve_command(&dir);
@@ -62,7 +80,7 @@ fn serve_never_shows_the_nats_password_and_logs_json_lines() {
         .arg(url_with_password(&nats))
         .arg("--log-format")
         .arg("json");
-    let (stdout, stderr) = run_until_ready_and_stop(command);
+    let (stdout, stderr) = run_until_ready_and_stop(command, &nats).await;
 
     assert!(!stdout.contains(PASSWORD), "password on stdout:\n{stdout}");
     assert!(
@@ -90,13 +108,13 @@ fn serve_never_shows_the_nats_password_and_logs_json_lines() {
     assert!(lines >= 2, "some log lines were written:\n{stderr}");
 }
 
-#[test]
-fn serve_takes_nats_url_from_the_environment_and_logs_text_without_colour() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_nats_url_from_the_environment_and_logs_text_without_colour() {
     let nats = server_with_password();
     let dir = TempDataDir::new().unwrap();
     let mut command = serve_command(&dir);
     command.env("NATS_URL", url_with_password(&nats));
-    let (stdout, stderr) = run_until_ready_and_stop(command);
+    let (stdout, stderr) = run_until_ready_and_stop(command, &nats).await;
 
     assert!(!stdout.contains(PASSWORD), "password on stdout:\n{stdout}");
     assert!(
