@@ -135,6 +135,44 @@ async fn serve_takes_nats_url_from_the_environment_and_logs_text_without_colour(
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_authenticates_with_an_nkey_seed_file() {
+    let user = nkeys::KeyPair::new_user();
+    let seed = user.seed().expect("seed");
+    let nats = NatsServer::start_with(NatsServerOptions::with_config(format!(
+        "authorization {{ users = [ {{ nkey: \"{}\" }} ] }}",
+        user.public_key()
+    )))
+    .expect("start nats-server with an nkey user");
+    let dir = TempDataDir::new().unwrap();
+    let seed_file = dir.join("user.nk");
+    std::fs::write(&seed_file, format!("{seed}\n")).unwrap();
+    let mut command = serve_command(&dir);
+    command
+        .arg("--nats-url")
+        .arg(nats.url())
+        .arg("--nats-nkey")
+        .arg(&seed_file);
+    let mut serve = ChildProcess::spawn(command).expect("spawn crm serve");
+    if let Err(e) = serve.wait_for_line("crm serve ready", Duration::from_secs(30)) {
+        panic!("crm serve not ready: {e}\n{}", serve.output_tail());
+    }
+    let client = nats
+        .connect_with(async_nats::ConnectOptions::with_nkey(seed.clone()))
+        .await
+        .expect("connect with the nkey");
+    let body = json!({"lead_id": Uuid::now_v7(), "name": "Ada", "source": "web"});
+    let reply = send_until_answered(&client, "lead.CreateLead", Uuid::now_v7(), &body).await;
+    assert_eq!(reply["status"], "accepted", "{reply}");
+    let status = match serve.terminate(Duration::from_secs(20)) {
+        Ok(status) => status,
+        Err(e) => panic!("crm serve did not stop: {e}\n{}", serve.output_tail()),
+    };
+    assert!(status.success(), "{status:?}\n{}", serve.output_tail());
+    let output = format!("{}{}", serve.stdout().unwrap(), serve.stderr().unwrap());
+    assert!(!output.contains(&seed), "the seed was printed:\n{output}");
+}
+
 #[test]
 fn a_missing_tls_key_is_a_usage_error() {
     let dir = TempDataDir::new().unwrap();
