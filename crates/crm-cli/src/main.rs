@@ -283,6 +283,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         targets,
         stop_rx.clone(),
     ));
+    let stop_signal = stop_signal()?;
     // Let the subscriptions reach the server before announcing readiness.
     client
         .flush()
@@ -297,7 +298,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Run until a stop signal; a command service or tailer that ends on its own is a fault
     // that must not go unnoticed (commands unanswered, events unpublished).
     let fault = tokio::select! {
-        signal = wait_for_stop_signal() => { signal?; None }
+        () = stop_signal => None,
         ended = &mut commands => Some(format!("the command service ended: {}", task_outcome(ended))),
         ended = &mut tailer => Some(format!("the tailer ended: {}", task_outcome(ended))),
     };
@@ -314,12 +315,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Let the tailer publish what the last commands appended before it stops.
     let head = log.head();
-    let drained = tokio::time::timeout(
+    // Only whether it drained in time is kept: the `Ref` that `wait_for` returns holds the
+    // status lock, and a tailer still starting up would block on it in `send_modify`.
+    let drained_in_time = tokio::time::timeout(
         Duration::from_secs(5),
         published.wait_for(|status| status.published >= head || status.failed.is_some()),
     )
-    .await;
-    if drained.is_err() {
+    .await
+    .is_ok();
+    if !drained_in_time {
         error!(
             head,
             "the tailer did not publish up to the head within 5 s; it resumes at the next start"
@@ -361,14 +365,20 @@ fn task_outcome<E: std::fmt::Display>(
     }
 }
 
-async fn wait_for_stop_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
+/// Installs the SIGINT (Ctrl-C) and SIGTERM handlers now, before readiness is announced, so a
+/// stop that follows the ready line at once is not lost to the default action; the future
+/// returned waits for either.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
 }
 
 async fn project(args: ProjectArgs) -> anyhow::Result<()> {
@@ -399,9 +409,10 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
         targets,
         stop_rx.clone(),
     ));
+    let stop_signal = stop_signal()?;
     client.flush().await?;
     println!("crm project {} ready", args.name);
-    wait_for_stop_signal().await?;
+    stop_signal.await;
     let _ = stop_tx.send(true);
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
