@@ -283,12 +283,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         targets,
         stop_rx.clone(),
     ));
-    let stop_signal = stop_signal()?;
     // Let the subscriptions reach the server before announcing readiness.
     client
         .flush()
         .await
         .context("flushing NATS subscriptions")?;
+    // Installed after the flush (a stop while still connecting ends the process) and before
+    // the ready line.
+    let stop_signal = stop_signal()?;
     println!(
         "crm serve ready: nats {shown_url}, commands on {}",
         subjects.commands_wildcard()
@@ -409,8 +411,8 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
         targets,
         stop_rx.clone(),
     ));
-    let stop_signal = stop_signal()?;
     client.flush().await?;
+    let stop_signal = stop_signal()?;
     println!("crm project {} ready", args.name);
     stop_signal.await;
     let _ = stop_tx.send(true);
