@@ -47,8 +47,11 @@ impl LocalNats {
             pid_file,
         };
         server.wait_until_listening(dir)?;
-        info!(url = %server.url(), store = %dir.display(), "local nats-server started");
-        println!("local nats-server listening on {}", server.url());
+        info!(url = %crate::nats_opts::redact_url(&server.url()), store = %dir.display(), "local nats-server started");
+        println!(
+            "local nats-server listening on {}",
+            crate::nats_opts::redact_url(&server.url())
+        );
         Ok(server)
     }
 

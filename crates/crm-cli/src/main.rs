@@ -7,6 +7,8 @@
 //! URL of a local server, verify and rebuild reports); logs go to stderr through `tracing`.
 
 mod local_nats;
+mod logging;
+mod nats_opts;
 mod projections;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +19,9 @@ use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 use tracing::{error, info};
 
-use crm_eventlog::{EventLog, LogConfig, PAYLOAD_BYTES_MAX_DEFAULT, RECORD_BYTES_MAX_DEFAULT};
+use crm_eventlog::{
+    EventLog, LogConfig, VerifyReport, PAYLOAD_BYTES_MAX_DEFAULT, RECORD_BYTES_MAX_DEFAULT,
+};
 use crm_projector::{serve_queries, LogSource};
 use crm_service::{
     serve_commands, serve_log_api, CommandHandler, HandlerConfig, ServiceConfig, Tailer,
@@ -49,6 +53,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Event-sourced CRM backend driven over NATS"
 )]
 struct Cli {
+    /// Format of the log lines on stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "CRM_LOG_FORMAT",
+        value_enum,
+        default_value_t = logging::LogFormat::Text
+    )]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Commands,
 }
@@ -92,9 +105,9 @@ struct ProjectArgs {
     /// Where the projection's store lives (under projections/<name>).
     #[arg(long, env = "CRM_DATA_DIR")]
     data_dir: PathBuf,
-    /// The NATS server `crm serve` uses.
-    #[arg(long, env = "CRM_NATS_URL")]
-    nats_url: Option<String>,
+    /// The NATS server `crm serve` uses (--nats-url, else NATS_URL) and how to authenticate.
+    #[command(flatten)]
+    nats: nats_opts::NatsArgs,
     #[arg(long, env = "CRM_SUBJECT_PREFIX", default_value = crm_wire::DEFAULT_PREFIX)]
     subject_prefix: String,
     #[command(flatten)]
@@ -106,9 +119,10 @@ struct ServeArgs {
     /// Where the event log (and a local nats-server's store) lives.
     #[arg(long, env = "CRM_DATA_DIR")]
     data_dir: PathBuf,
-    /// NATS server to use; without it a local nats-server is started (JetStream, under the data dir).
-    #[arg(long, env = "CRM_NATS_URL")]
-    nats_url: Option<String>,
+    /// NATS server to use (--nats-url, else NATS_URL) and how to authenticate; without a
+    /// URL a local nats-server is started (JetStream, under the data dir).
+    #[command(flatten)]
+    nats: nats_opts::NatsArgs,
     /// Port of the local nats-server; 0 picks a free loopback port.
     #[arg(long, env = "CRM_NATS_PORT", default_value_t = 0)]
     nats_port: u16,
@@ -161,21 +175,18 @@ struct VerifyArgs {
     data_dir: PathBuf,
     #[command(flatten)]
     limits: LimitArgs,
+    /// Print the report as one JSON object instead of sentences.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    logging::init(cli.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match cli.command {
         Commands::Serve(args) => runtime.block_on(serve(args)),
-        Commands::Verify(args) => verify(&args.data_dir, args.limits),
+        Commands::Verify(args) => verify(&args),
         Commands::Project(args) => runtime.block_on(project(args)),
         Commands::Rebuild(args) => runtime.block_on(rebuild(args)),
     }
@@ -198,8 +209,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     info!(head = log.head(), dir = %args.data_dir.display(), "event log open");
 
     let mut local = None;
-    let nats_url = match &args.nats_url {
-        Some(url) => url.clone(),
+    let nats_url = match args.nats.url() {
+        Some(url) => url,
         None => {
             let server = local_nats::LocalNats::start(
                 &args.nats_server_bin,
@@ -211,13 +222,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             url
         }
     };
-    let client = async_nats::ConnectOptions::new()
-        .name("crm serve")
-        .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(&nats_url)
-        .await
-        .with_context(|| format!("connecting to NATS at {nats_url}"))?;
+    let client = args.nats.connect(&nats_url, "crm serve").await?;
+    let shown_url = nats_opts::redact_url(&nats_url);
 
     let subjects = Subjects::new(&args.subject_prefix);
     let handler = CommandHandler::new(
@@ -282,16 +288,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .flush()
         .await
         .context("flushing NATS subscriptions")?;
+    // Installed after the flush (a stop while still connecting ends the process) and before
+    // the ready line.
+    let stop_signal = stop_signal()?;
     println!(
-        "crm serve ready: nats {nats_url}, commands on {}",
+        "crm serve ready: nats {shown_url}, commands on {}",
         subjects.commands_wildcard()
     );
-    info!(nats_url = %nats_url, "crm serve ready");
+    info!(nats_url = %shown_url, "crm serve ready");
 
     // Run until a stop signal; a command service or tailer that ends on its own is a fault
     // that must not go unnoticed (commands unanswered, events unpublished).
     let fault = tokio::select! {
-        signal = wait_for_stop_signal() => { signal?; None }
+        () = stop_signal => None,
         ended = &mut commands => Some(format!("the command service ended: {}", task_outcome(ended))),
         ended = &mut tailer => Some(format!("the tailer ended: {}", task_outcome(ended))),
     };
@@ -308,12 +317,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Let the tailer publish what the last commands appended before it stops.
     let head = log.head();
-    let drained = tokio::time::timeout(
+    // Only whether it drained in time is kept: the `Ref` that `wait_for` returns holds the
+    // status lock, and a tailer still starting up would block on it in `send_modify`.
+    let drained_in_time = tokio::time::timeout(
         Duration::from_secs(5),
         published.wait_for(|status| status.published >= head || status.failed.is_some()),
     )
-    .await;
-    if drained.is_err() {
+    .await
+    .is_ok();
+    if !drained_in_time {
         error!(
             head,
             "the tailer did not publish up to the head within 5 s; it resumes at the next start"
@@ -355,31 +367,29 @@ fn task_outcome<E: std::fmt::Display>(
     }
 }
 
-async fn wait_for_stop_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
-}
-
-async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
-    async_nats::ConnectOptions::new()
-        .name("crm")
-        .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(url)
-        .await
-        .with_context(|| format!("connecting to NATS at {url}"))
+/// Installs the SIGINT (Ctrl-C) and SIGTERM handlers now, before readiness is announced, so a
+/// stop that follows the ready line at once is not lost to the default action; the future
+/// returned waits for either.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
 }
 
 async fn project(args: ProjectArgs) -> anyhow::Result<()> {
-    let Some(url) = &args.nats_url else {
-        bail!("crm project needs --nats-url (or CRM_NATS_URL): the NATS server of `crm serve`");
+    let Some(url) = args.nats.url() else {
+        bail!(
+            "crm project needs --nats-url (or CRM_NATS_URL, or NATS_URL): the NATS server of `crm serve`"
+        );
     };
-    let client = connect(url).await?;
+    let client = args.nats.connect(&url, "crm project").await?;
     let subjects = Subjects::new(&args.subject_prefix);
     let source = LogSource::Nats {
         client: client.clone(),
@@ -402,8 +412,9 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
     client.flush().await?;
+    let stop_signal = stop_signal()?;
     println!("crm project {} ready", args.name);
-    wait_for_stop_signal().await?;
+    stop_signal.await;
     let _ = stop_tx.send(true);
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
@@ -413,9 +424,9 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
 }
 
 async fn rebuild(args: ProjectArgs) -> anyhow::Result<()> {
-    match &args.nats_url {
+    match args.nats.url() {
         Some(url) => {
-            let client = connect(url).await?;
+            let client = args.nats.connect(&url, "crm rebuild").await?;
             let subjects = Subjects::new(&args.subject_prefix);
             projections::rebuild(
                 &args.name,
@@ -441,16 +452,99 @@ async fn rebuild(args: ProjectArgs) -> anyhow::Result<()> {
     }
 }
 
-fn verify(data_dir: &Path, limits: LimitArgs) -> anyhow::Result<()> {
-    let log = EventLog::open(&log_dir(data_dir), limits.log_config())
+fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
+    let data_dir = &args.data_dir;
+    let log = EventLog::open(&log_dir(data_dir), args.limits.log_config())
         .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
     let report = log.verify().context("verifying the log")?;
-    println!("{report:#?}");
-    if !report.is_clean() {
-        bail!("the log has problems (listed above)");
+    if args.json {
+        println!("{}", verify_json(&report)?);
+    } else {
+        print!("{}", verify_text(&report));
     }
-    println!("log is clean: head {}", log.head());
+    // Exit status 1 when the log has problems, as before; the report is on stdout.
+    if !report.is_clean() {
+        bail!(
+            "the log has {} problem(s) (reported on stdout)",
+            report.problems_total
+        );
+    }
     Ok(())
+}
+
+/// The verify report as one JSON object: the report's fields plus `clean`.
+fn verify_json(report: &VerifyReport) -> anyhow::Result<String> {
+    let mut value = serde_json::to_value(report).context("encoding the verify report")?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert(
+            "clean".to_owned(),
+            serde_json::Value::Bool(report.is_clean()),
+        );
+    }
+    serde_json::to_string(&value).context("encoding the verify report")
+}
+
+/// The verify report as sentences, one line each: a summary, then one per problem listed.
+fn verify_text(report: &VerifyReport) -> String {
+    let checked = format!(
+        "Checked {} events in {} streams ({} commands) up to position {}",
+        thousands(report.records_checked),
+        thousands(report.streams_checked),
+        thousands(report.commands_checked),
+        thousands(report.head),
+    );
+    if report.is_clean() {
+        return format!("{checked}: no problems found.\n");
+    }
+    let mut text = format!(
+        "{checked}: found {} {}.\n",
+        thousands(report.problems_total),
+        if report.problems_total == 1 {
+            "problem"
+        } else {
+            "problems"
+        }
+    );
+    for problem in &report.problems {
+        text.push_str(&sentence(&problem.to_string()));
+        text.push('\n');
+    }
+    let unlisted = report
+        .problems_total
+        .saturating_sub(report.problems.len() as u64);
+    if unlisted > 0 {
+        text.push_str(&format!(
+            "{} more problems are not listed.\n",
+            thousands(unlisted)
+        ));
+    }
+    text
+}
+
+/// `text` as a sentence: a capital first letter and a full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -462,6 +556,7 @@ mod tests {
         match Cli::try_parse_from(args) {
             Ok(Cli {
                 command: Commands::Serve(args),
+                ..
             }) => args,
             Ok(_) => panic!("not serve"),
             Err(e) => panic!("{e}"),
@@ -488,5 +583,109 @@ mod tests {
         // Below the log's default payload limit, the log keeps its default.
         let smaller = serve_args(&["--command-bytes-max", "1024"]).limits;
         assert_eq!(smaller.log_config(), LogConfig::default());
+    }
+
+    fn report(problems: Vec<crm_eventlog::Problem>, total: u64) -> VerifyReport {
+        VerifyReport {
+            head: 1234,
+            records_checked: 1234,
+            streams_checked: 56,
+            commands_checked: 7,
+            problems,
+            problems_total: total,
+        }
+    }
+
+    #[test]
+    fn a_clean_verify_report_reads_as_one_sentence() {
+        assert_eq!(
+            verify_text(&report(vec![], 0)),
+            "Checked 1,234 events in 56 streams (7 commands) up to position 1,234: \
+             no problems found.\n"
+        );
+    }
+
+    #[test]
+    fn each_problem_is_one_sentence_and_unlisted_ones_are_counted() {
+        let problems = vec![
+            crm_eventlog::Problem::BadRecord {
+                position: 3,
+                reason: "checksum mismatch".into(),
+            },
+            crm_eventlog::Problem::PositionGap { from: 5, to: 6 },
+        ];
+        let text = verify_text(&report(problems, 1003));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[0].ends_with(": found 1,003 problems."), "{text}");
+        assert_eq!(lines[1], "Position 3: bad record: checksum mismatch.");
+        assert_eq!(lines[2], "Positions 5..=6 are missing.");
+        assert_eq!(lines[3], "1,001 more problems are not listed.");
+        assert!(!text.contains('{'), "no Debug output: {text}");
+    }
+
+    #[test]
+    fn the_json_verify_report_carries_every_field_and_clean() {
+        let json = verify_json(&report(vec![], 0)).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["clean"], true);
+        assert_eq!(value["records_checked"], 1234);
+        assert_eq!(value["streams_checked"], 56);
+        assert_eq!(value["problems_total"], 0);
+        assert_eq!(value["problems"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
+    }
+
+    #[test]
+    fn log_format_and_nats_options_parse_for_every_connecting_subcommand() {
+        for sub in [
+            vec!["crm", "serve", "--data-dir", "d"],
+            vec!["crm", "project", "kpis", "--data-dir", "d"],
+            vec!["crm", "rebuild", "kpis", "--data-dir", "d"],
+        ] {
+            let args = sub.iter().copied().chain([
+                "--log-format",
+                "json",
+                "--nats-creds",
+                "c.creds",
+                "--nats-tls-ca",
+                "ca.pem",
+                "--nats-tls-cert",
+                "c.pem",
+                "--nats-tls-key",
+                "k.pem",
+            ]);
+            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{sub:?}: {e}"));
+            assert_eq!(cli.log_format, logging::LogFormat::Json);
+        }
+        let verify = Cli::try_parse_from([
+            "crm",
+            "--log-format",
+            "json",
+            "verify",
+            "--data-dir",
+            "d",
+            "--json",
+        ]);
+        assert!(verify.is_ok());
+        let both = Cli::try_parse_from([
+            "crm",
+            "serve",
+            "--data-dir",
+            "d",
+            "--nats-creds",
+            "a",
+            "--nats-nkey",
+            "b",
+        ]);
+        assert!(both.is_err(), "creds and nkey conflict");
     }
 }

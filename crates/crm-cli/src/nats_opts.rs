@@ -1,0 +1,406 @@
+//! How the CLI reaches NATS: one option group shared by every subcommand that connects (the
+//! URL, credentials, nkey and TLS files, as the NATS tools take them), the one function that
+//! turns it into `async_nats::ConnectOptions`, and the redaction of URLs before they are shown.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+
+/// The environment variable the NATS tools read a server URL from; used when neither
+/// `--nats-url` nor `CRM_NATS_URL` is given.
+pub const NATS_URL_ENV: &str = "NATS_URL";
+
+/// Where the NATS server is and how to authenticate to it.
+#[derive(Args, Clone, Debug, Default)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma separated. Falls back to the NATS_URL environment variable.
+    #[arg(long, env = "CRM_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// A NATS credentials file (JWT and nkey seed), as `nats --creds` takes.
+    #[arg(
+        long,
+        env = "CRM_NATS_CREDS",
+        value_name = "FILE",
+        conflicts_with = "nats_nkey"
+    )]
+    pub nats_creds: Option<PathBuf>,
+    /// A file holding an nkey seed (a line starting with `SU`), as `nats --nkey` takes.
+    #[arg(long, env = "CRM_NATS_NKEY", value_name = "FILE")]
+    pub nats_nkey: Option<PathBuf>,
+    /// A PEM file of CA certificates to trust for the server's certificate; requires TLS.
+    #[arg(long, env = "CRM_NATS_TLS_CA", value_name = "FILE")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// A PEM client certificate (needs --nats-tls-key); requires TLS.
+    #[arg(long, env = "CRM_NATS_TLS_CERT", value_name = "FILE")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// The PEM private key of --nats-tls-cert.
+    #[arg(long, env = "CRM_NATS_TLS_KEY", value_name = "FILE")]
+    pub nats_tls_key: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    /// The server URL: `--nats-url` / `CRM_NATS_URL`, else `NATS_URL`, else none.
+    pub fn url(&self) -> Option<String> {
+        self.url_or(std::env::var(NATS_URL_ENV).ok())
+    }
+
+    fn url_or(&self, nats_url_env: Option<String>) -> Option<String> {
+        self.nats_url
+            .clone()
+            .or(nats_url_env)
+            .filter(|url| !url.trim().is_empty())
+    }
+
+    fn uses_tls(&self) -> bool {
+        self.nats_tls_ca.is_some() || self.nats_tls_cert.is_some() || self.nats_tls_key.is_some()
+    }
+
+    /// Checks the combinations clap cannot (a certificate without its key, either way round),
+    /// whether they came from flags or the environment.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        match (&self.nats_tls_cert, &self.nats_tls_key) {
+            (Some(_), None) => {
+                bail!("--nats-tls-cert (CRM_NATS_TLS_CERT) needs --nats-tls-key (CRM_NATS_TLS_KEY)")
+            }
+            (None, Some(_)) => {
+                bail!("--nats-tls-key (CRM_NATS_TLS_KEY) needs --nats-tls-cert (CRM_NATS_TLS_CERT)")
+            }
+            _ => {}
+        }
+        if self.nats_creds.is_some() && self.nats_nkey.is_some() {
+            bail!("pass either --nats-creds or --nats-nkey, not both");
+        }
+        Ok(())
+    }
+
+    /// The connect options every NATS client of the CLI uses: the client name, retries on
+    /// the initial connect, a connect timeout, and the credentials and TLS settings given.
+    pub async fn connect_options(&self, name: &str) -> anyhow::Result<async_nats::ConnectOptions> {
+        self.validate()?;
+        let mut options = async_nats::ConnectOptions::new()
+            .name(name)
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5));
+        if let Some(path) = &self.nats_creds {
+            options = options
+                .credentials_file(path)
+                .await
+                .with_context(|| format!("reading the NATS credentials file {}", path.display()))?;
+        }
+        if let Some(path) = &self.nats_nkey {
+            options = options.nkey(read_nkey_seed(path)?);
+        }
+        if let Some(path) = &self.nats_tls_ca {
+            ensure_readable(path, "--nats-tls-ca")?;
+            options = options.add_root_certificates(path.clone());
+        }
+        if let (Some(cert), Some(key)) = (&self.nats_tls_cert, &self.nats_tls_key) {
+            ensure_readable(cert, "--nats-tls-cert")?;
+            ensure_readable(key, "--nats-tls-key")?;
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        if self.uses_tls() {
+            options = options.require_tls(true);
+        }
+        Ok(options)
+    }
+
+    /// Connects to `url` with [`NatsArgs::connect_options`]; errors name the URL redacted.
+    /// async-nats ignores credentials in the URL, so a user and password (or a token) there
+    /// are passed as options, as the NATS tools do, unless a creds or nkey file is given.
+    pub async fn connect(&self, url: &str, name: &str) -> anyhow::Result<async_nats::Client> {
+        let mut options = self.connect_options(name).await?;
+        if self.nats_creds.is_none() && self.nats_nkey.is_none() {
+            match url_auth(url) {
+                Some(UrlAuth::UserPassword(user, password)) => {
+                    options = options.user_and_password(user, password);
+                }
+                Some(UrlAuth::Token(token)) => options = options.token(token),
+                None => {}
+            }
+        }
+        // async-nats logs server addresses at debug level: it gets them without credentials.
+        options
+            .connect(strip_userinfo(url).as_str())
+            .await
+            .with_context(|| format!("connecting to NATS at {}", redact_url(url)))
+    }
+}
+
+/// Credentials carried in a server URL.
+#[derive(Debug, PartialEq, Eq)]
+enum UrlAuth {
+    UserPassword(String, String),
+    Token(String),
+}
+
+/// The credentials of the first of the comma-separated URLs that carries any, decoded.
+fn url_auth(urls: &str) -> Option<UrlAuth> {
+    urls.split(',').find_map(|url| {
+        let address = url.trim().parse::<async_nats::ServerAddr>().ok()?;
+        let user = percent_decode(address.username()?);
+        Some(match address.password() {
+            Some(password) => UrlAuth::UserPassword(user, percent_decode(password)),
+            None => UrlAuth::Token(user),
+        })
+    })
+}
+
+/// `%XX` escapes decoded; anything malformed is kept as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn ensure_readable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+    std::fs::metadata(path)
+        .with_context(|| format!("{flag}: cannot read {}", path.display()))
+        .map(|_| ())
+}
+
+/// The seed in an nkey file: the first line starting with `S` (a seed), trimmed. The file's
+/// content is never put in an error.
+fn read_nkey_seed(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the nkey file {}", path.display()))?;
+    match text
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with('S') && line.len() > 2)
+    {
+        Some(seed) => Ok(seed.to_owned()),
+        None => bail!("the nkey file {} holds no nkey seed", path.display()),
+    }
+}
+
+/// `url` with the userinfo (user and password, or a token) of each comma-separated URL
+/// replaced by `***`: `nats://alice:secret@host:4222` becomes `nats://***@host:4222`. A URL
+/// without userinfo is returned unchanged; any input is accepted.
+pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(|one| replace_userinfo(one, "***@"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `url` with the userinfo of each comma-separated URL removed (the credentials are passed
+/// to async-nats as options instead).
+fn strip_userinfo(url: &str) -> String {
+    url.split(',')
+        .map(|one| replace_userinfo(one, ""))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn replace_userinfo(url: &str, replacement: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(at) => url.split_at(at + 3),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rfind('@') {
+        Some(at) => {
+            let host = &authority[at + 1..];
+            // Keep leading whitespace of a list like "a, b" as it was.
+            let indent_len = scheme.len() + authority.len() - authority.trim_start().len();
+            let indent = if scheme.is_empty() {
+                &url[..indent_len]
+            } else {
+                ""
+            };
+            format!("{indent}{scheme}{replacement}{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_and_password_are_redacted() {
+        assert_eq!(
+            redact_url("nats://alice:secret@host:4222"),
+            "nats://***@host:4222"
+        );
+    }
+
+    #[test]
+    fn userinfo_is_stripped_from_what_async_nats_sees() {
+        assert_eq!(
+            strip_userinfo("nats://a:pw@h1:4222,tls://tok@h2"),
+            "nats://h1:4222,tls://h2"
+        );
+        assert_eq!(strip_userinfo("nats://h:1"), "nats://h:1");
+    }
+
+    #[test]
+    fn a_token_is_redacted() {
+        assert_eq!(redact_url("tls://s3cr3tt0ken@host"), "tls://***@host");
+    }
+
+    #[test]
+    fn each_of_several_urls_is_redacted() {
+        assert_eq!(
+            redact_url("nats://a:pw@h1:4222,nats://h2:4222,nats://b:pw2@h3"),
+            "nats://***@h1:4222,nats://h2:4222,nats://***@h3"
+        );
+        assert_eq!(redact_url("a:pw@h1, b:pw@h2"), "***@h1, ***@h2");
+    }
+
+    #[test]
+    fn a_url_without_userinfo_is_unchanged() {
+        for url in [
+            "nats://127.0.0.1:4222",
+            "localhost",
+            "nats://h/path?x=1@y",
+            "",
+        ] {
+            assert_eq!(redact_url(url), url);
+        }
+    }
+
+    #[test]
+    fn a_password_holding_at_signs_is_redacted_whole() {
+        let redacted = redact_url("nats://u:p@ss@w0rd@host:1");
+        assert_eq!(redacted, "nats://***@host:1");
+    }
+
+    #[test]
+    fn garbage_never_panics_and_never_shows_userinfo() {
+        for input in [
+            "@",
+            "://@",
+            "://",
+            "@@@",
+            ",,,",
+            "é:ü@ß",
+            "nats://ü:é@",
+            "\u{0}@\u{0}",
+            "a@b@c,",
+            " :// @ / ",
+        ] {
+            let redacted = redact_url(input);
+            assert!(!redacted.contains("ü:é"), "{input:?} -> {redacted:?}");
+        }
+        assert_eq!(redact_url("é:ü@ß"), "***@ß");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_used_for_the_connection() {
+        assert_eq!(
+            url_auth("nats://h1:4222,nats://alice:p%40ss@h2:4222"),
+            Some(UrlAuth::UserPassword("alice".into(), "p@ss".into()))
+        );
+        assert_eq!(
+            url_auth("nats://t0ken@h:4222"),
+            Some(UrlAuth::Token("t0ken".into()))
+        );
+        assert_eq!(url_auth("nats://h:4222"), None);
+        assert_eq!(url_auth("::garbage::"), None);
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+
+    #[test]
+    fn nats_url_is_the_fallback_of_the_flag() {
+        let mut args = NatsArgs::default();
+        assert_eq!(
+            args.url_or(Some("nats://env:1".into())).as_deref(),
+            Some("nats://env:1")
+        );
+        assert_eq!(args.url_or(Some(" ".into())), None);
+        assert_eq!(args.url_or(None), None);
+        args.nats_url = Some("nats://flag:1".into());
+        assert_eq!(
+            args.url_or(Some("nats://env:1".into())).as_deref(),
+            Some("nats://flag:1")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_certificate_without_its_key_is_a_usage_error() {
+        let args = NatsArgs {
+            nats_tls_cert: Some("cert.pem".into()),
+            ..NatsArgs::default()
+        };
+        let error = args.connect_options("t").await.err().map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("needs --nats-tls-key")),
+            "{error:?}"
+        );
+        let args = NatsArgs {
+            nats_tls_key: Some("key.pem".into()),
+            ..NatsArgs::default()
+        };
+        assert!(args.connect_options("t").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn missing_files_are_named_in_the_error() {
+        for args in [
+            NatsArgs {
+                nats_creds: Some("/nonexistent/crm.creds".into()),
+                ..NatsArgs::default()
+            },
+            NatsArgs {
+                nats_nkey: Some("/nonexistent/crm.nk".into()),
+                ..NatsArgs::default()
+            },
+            NatsArgs {
+                nats_tls_ca: Some("/nonexistent/ca.pem".into()),
+                ..NatsArgs::default()
+            },
+        ] {
+            let error = args
+                .connect_options("t")
+                .await
+                .err()
+                .map(|e| format!("{e:#}"));
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("/nonexistent/")),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_nkey_file_yields_its_seed_line_and_never_its_content_in_errors() {
+        let dir = std::env::temp_dir().join(format!("crm-nkey-test-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let good = dir.join("user.nk");
+        std::fs::write(&good, "# a comment\n  SUAEXAMPLESEED  \n").unwrap();
+        assert_eq!(read_nkey_seed(&good).unwrap(), "SUAEXAMPLESEED");
+        let bad = dir.join("bad.nk");
+        std::fs::write(&bad, "not-a-seed-secret\n").unwrap();
+        let error = read_nkey_seed(&bad).unwrap_err().to_string();
+        assert!(error.contains("holds no nkey seed"), "{error}");
+        assert!(!error.contains("not-a-seed-secret"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
