@@ -48,6 +48,7 @@ impl LocalNats {
         };
         server.wait_until_listening(dir)?;
         info!(url = %crate::nats_opts::redact_url(&server.url()), store = %dir.display(), "local nats-server started");
+        // A readiness line on stdout that scripts and tests wait for (password redacted).
         println!(
             "local nats-server listening on {}",
             crate::nats_opts::redact_url(&server.url())

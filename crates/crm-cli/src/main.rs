@@ -458,6 +458,7 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
     let report = log.verify().context("verifying the log")?;
     if args.json {
+        // The report is the command's output (stdout, for scripts); logs go to stderr.
         println!("{}", verify_json(&report)?);
     } else {
         print!("{}", verify_text(&report));

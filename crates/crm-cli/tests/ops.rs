@@ -56,14 +56,7 @@ async fn run_until_ready_and_stop(command: Process, nats: &NatsServer) -> (Strin
         ))
         .await
         .expect("connect as alice");
-    let body = json!({"lead_id": Uuid::now_v7(), "name": "Ada", "source": "web"});
-    let reply = send_until_answered(&client, "lead.CreateLead", Uuid::now_v7(), &body).await;
-    assert_eq!(reply["status"], "accepted", "{reply}");
-    let status = match serve.terminate(Duration::from_secs(20)) {
-        Ok(status) => status,
-        Err(e) => panic!("crm serve did not stop: {e}\n{}", serve.output_tail()),
-    };
-    assert!(status.success(), "{status:?}\n{}", serve.output_tail());
+    accept_one_command_then_stop(&mut serve, &client).await;
     (
         serve.stdout().expect("stdout"),
         serve.stderr().expect("stderr"),
@@ -161,14 +154,7 @@ async fn serve_authenticates_with_an_nkey_seed_file() {
         .connect_with(async_nats::ConnectOptions::with_nkey(seed.clone()))
         .await
         .expect("connect with the nkey");
-    let body = json!({"lead_id": Uuid::now_v7(), "name": "Ada", "source": "web"});
-    let reply = send_until_answered(&client, "lead.CreateLead", Uuid::now_v7(), &body).await;
-    assert_eq!(reply["status"], "accepted", "{reply}");
-    let status = match serve.terminate(Duration::from_secs(20)) {
-        Ok(status) => status,
-        Err(e) => panic!("crm serve did not stop: {e}\n{}", serve.output_tail()),
-    };
-    assert!(status.success(), "{status:?}\n{}", serve.output_tail());
+    accept_one_command_then_stop(&mut serve, &client).await;
     let output = format!("{}{}", serve.stdout().unwrap(), serve.stderr().unwrap());
     assert!(!output.contains(&seed), "the seed was printed:\n{output}");
 }
@@ -294,4 +280,17 @@ fn verify_reports_a_damaged_log_one_sentence_per_problem_and_fails() {
             .any(|p| p["kind"] == "bad_record" && p["position"] == 3),
         "{json}"
     );
+}
+
+/// A command goes through crm serve (so its NATS connection really authenticated), then it
+/// stops cleanly on SIGTERM.
+async fn accept_one_command_then_stop(serve: &mut ChildProcess, client: &async_nats::Client) {
+    let body = json!({"lead_id": Uuid::now_v7(), "name": "Ada", "source": "web"});
+    let reply = send_until_answered(client, "lead.CreateLead", Uuid::now_v7(), &body).await;
+    assert_eq!(reply["status"], "accepted", "{reply}");
+    let status = match serve.terminate(Duration::from_secs(20)) {
+        Ok(status) => status,
+        Err(e) => panic!("crm serve did not stop: {e}\n{}", serve.output_tail()),
+    };
+    assert!(status.success(), "{status:?}\n{}", serve.output_tail());
 }
