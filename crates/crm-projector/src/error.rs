@@ -20,6 +20,16 @@ pub enum ProjectorError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The store holds entries in another format than the projection writes: it must be
+    /// rebuilt (`Projector::open_root` does so by itself).
+    #[error(
+        "projection store {path} is in format {found}, the projection writes format {expected}"
+    )]
+    StoreFormat {
+        path: String,
+        found: u32,
+        expected: u32,
+    },
     /// The store versions directory (`versions.rs`): an I/O error or a damaged `CURRENT`.
     #[error(transparent)]
     Versions(#[from] VersionsError),
@@ -61,6 +71,7 @@ impl ProjectorError {
             | ProjectorError::BadRecord { .. }
             | ProjectorError::CorruptStore { .. }
             | ProjectorError::Restore { .. }
+            | ProjectorError::StoreFormat { .. }
             | ProjectorError::Store { .. } => true,
             ProjectorError::Versions(e) => e.is_corruption(),
             _ => false,

@@ -3,20 +3,25 @@
 //! changes with the checkpoint in one atomic batch, and serves its queries with
 //! read-your-writes.
 
+pub mod catalogue;
 mod error;
 mod projection;
 mod query;
+mod read_model;
 mod rebuild;
 pub mod record_codec;
 mod runtime;
 pub mod sequencer;
 mod source;
 mod store;
+pub mod table;
 pub mod versions;
 
+pub use catalogue::{position_at, Kind, ReadModelKind, ReplayAnswer, ReplayError};
 pub use error::{ProjectorError, RebuildRefused};
 pub use projection::{Change, EventEnvelope, Projection, QueryError};
 pub use query::{serve_queries, QueryTarget};
+pub use read_model::ReadModel;
 pub use rebuild::{rebuild_into, RebuildReport};
 pub use runtime::{
     Applied, Projector, ProjectorConfig, ProjectorHandle, ProjectorState, ProjectorStatus,
@@ -24,6 +29,7 @@ pub use runtime::{
 };
 pub use source::{envelope_of, LogSource};
 pub use store::{Corruption, ProjectionStore};
+pub use table::{Single, StoredTable, Table, TableError, TableKey};
 
 /// Resolves once `shutdown` holds `true` (or its sender is gone).
 pub(crate) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {

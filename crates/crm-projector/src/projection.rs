@@ -39,6 +39,12 @@ pub trait Projection: Send + Sync + 'static {
     /// Stable name: the store directory, the durable consumer, the status report.
     fn name(&self) -> &'static str;
 
+    /// The format of the stored entries; a store in another format is rebuilt at start
+    /// (a store written before formats existed reads as 0).
+    fn store_format(&self) -> u32 {
+        0
+    }
+
     /// Folds one event in. Events arrive exactly once each, in position order.
     fn apply(&mut self, event: &EventEnvelope);
 

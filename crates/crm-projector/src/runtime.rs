@@ -143,12 +143,33 @@ pub struct Projector<P: Projection> {
 impl<P: Projection> Projector<P> {
     /// Opens the projection's store under `dir` and restores the model from it.
     pub fn open(
-        mut projection: P,
+        projection: P,
         dir: &Path,
         source: LogSource,
         config: ProjectorConfig,
     ) -> Result<Projector<P>, ProjectorError> {
         let store = ProjectionStore::open(dir)?;
+        Projector::open_store(projection, store, dir, source, config)
+    }
+
+    fn open_store(
+        mut projection: P,
+        store: ProjectionStore,
+        dir: &Path,
+        source: LogSource,
+        config: ProjectorConfig,
+    ) -> Result<Projector<P>, ProjectorError> {
+        let (found, expected) = (store.format()?, projection.store_format());
+        if found != expected {
+            if !store.is_empty()? {
+                return Err(ProjectorError::StoreFormat {
+                    path: dir.display().to_string(),
+                    found,
+                    expected,
+                });
+            }
+            store.set_format(expected)?;
+        }
         let checkpoint = store.checkpoint()?;
         let mut failure = None;
         let mut entries = store.model_entries().map_while(|entry| match entry {
@@ -214,7 +235,29 @@ impl<P: Projection> Projector<P> {
     ) -> Result<Projector<P>, ProjectorError> {
         let dir = versions::current_dir(root)?;
         versions::remove_stale(root)?;
-        let mut projector = Projector::open(projection, &dir, source, config)?;
+        let store = ProjectionStore::open(&dir)?;
+        let found = store.format()?;
+        let expected = projection.store_format();
+        let (store, dir) = if found == expected || store.is_empty()? {
+            (store, dir)
+        } else {
+            drop(store);
+            // An upgrade changed how the model stores its rows: build it anew from the log
+            // (the projector catches up from position 0) and drop the old version.
+            info!(
+                projection = projection.name(),
+                found,
+                expected,
+                "the store was written in another format; rebuilding it from the log"
+            );
+            let (version, fresh) = versions::next_dir(root)?;
+            let store = ProjectionStore::open(&fresh)?;
+            store.set_format(expected)?;
+            versions::make_current(root, &version)?;
+            versions::remove_stale(root)?;
+            (store, fresh)
+        };
+        let mut projector = Projector::open_store(projection, store, &dir, source, config)?;
         projector.root = Some(root.to_owned());
         Ok(projector)
     }
@@ -267,15 +310,25 @@ impl<P: Projection> Projector<P> {
     /// model once as a snapshot with its checkpoint (a rebuild, docs/DESIGN.md rule 11).
     pub async fn build_snapshot(
         &mut self,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<u64, ProjectorError> {
+        self.build_snapshot_until(u64::MAX, progress).await
+    }
+
+    /// [`Projector::build_snapshot`] of the log's prefix up to position `until` (or its
+    /// head, if lower): the model as it stood then.
+    pub async fn build_snapshot_until(
+        &mut self,
+        until: u64,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<u64, ProjectorError> {
-        let head = self.source.head().await?;
+        let head = self.source.head().await?.min(until);
         self.update_status(|s| {
             s.state = ProjectorState::Rebuilding;
             s.log_head = head;
         });
         while self.position() < head {
-            self.apply_next_page(head).await?;
+            self.apply_page_until(head).await?;
             progress(self.position(), head);
             // A local log never makes this task wait: let the live work on this worker run.
             tokio::task::yield_now().await;
@@ -298,19 +351,25 @@ impl<P: Projection> Projector<P> {
     /// Applies the log up to exactly `target` and commits, flushed.
     pub async fn catch_up_until(&mut self, target: u64) -> Result<(), ProjectorError> {
         while self.position() < target {
-            let from = self.position() + 1;
-            let want =
-                ((target - self.position()) as usize).min(self.config.catch_up_page_events_max);
-            let records = self.source.read(from, want).await?;
-            if records.is_empty() {
-                return Err(ProjectorError::MissingPosition {
-                    position: from,
-                    head: target,
-                });
-            }
-            self.apply_records(&records)?;
+            self.apply_page_until(target).await?;
         }
         self.commit(true)
+    }
+
+    /// Reads and applies the next page of the log, not beyond `target`, which the log must
+    /// hold.
+    async fn apply_page_until(&mut self, target: u64) -> Result<(), ProjectorError> {
+        let from = self.position() + 1;
+        let want = (target.saturating_sub(self.position()) as usize)
+            .min(self.config.catch_up_page_events_max);
+        let records = self.source.read(from, want).await?;
+        if records.is_empty() {
+            return Err(ProjectorError::MissingPosition {
+                position: from,
+                head: target,
+            });
+        }
+        self.apply_records(&records)
     }
 
     /// Reads and applies the next page of the log; the log must hold events up to `head`.

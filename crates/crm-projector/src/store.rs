@@ -23,6 +23,8 @@ use crate::ProjectorError;
 pub enum Corruption {
     #[error("checkpoint is not 8 bytes")]
     CheckpointSize,
+    #[error("store format is not 4 bytes")]
+    FormatSize,
     #[error("live entry without a valid marker")]
     EntryMarker,
     #[error("snapshot chunk truncated")]
@@ -36,6 +38,8 @@ pub enum Corruption {
 const DELTA_PREFIX: u8 = b'm';
 const SNAPSHOT_PREFIX: u8 = b's';
 const CHECKPOINT_KEY: &[u8] = b"c/checkpoint";
+/// The projection's store format (`Projection::store_format`); absent reads as 0.
+const FORMAT_KEY: &[u8] = b"c/format";
 const PRESENT: u8 = 1;
 const TOMBSTONE: u8 = 0;
 /// Target size of one snapshot chunk.
@@ -94,6 +98,31 @@ impl ProjectionStore {
                 .map(u64::from_be_bytes)
                 .map_err(|_| self.corrupt(Corruption::CheckpointSize)),
         }
+    }
+
+    /// The format the stored entries are written in (0 when never set).
+    pub fn format(&self) -> Result<u32, ProjectorError> {
+        match self.db.get(FORMAT_KEY).map_err(|e| self.store_error(e))? {
+            None => Ok(0),
+            Some(bytes) => <[u8; 4]>::try_from(bytes.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| self.corrupt(Corruption::FormatSize)),
+        }
+    }
+
+    /// True when nothing was ever committed: no checkpoint and no entries.
+    pub fn is_empty(&self) -> Result<bool, ProjectorError> {
+        Ok(self.checkpoint()? == 0
+            && self.db.scan_prefix([DELTA_PREFIX]).next().is_none()
+            && self.db.scan_prefix([SNAPSHOT_PREFIX]).next().is_none())
+    }
+
+    /// Records the format of an empty store, durably.
+    pub fn set_format(&self, format: u32) -> Result<(), ProjectorError> {
+        self.db
+            .insert(FORMAT_KEY, &format.to_be_bytes())
+            .map_err(|e| self.store_error(e))?;
+        self.flush()
     }
 
     /// The model's entries in key order: the snapshot overridden by live entries.

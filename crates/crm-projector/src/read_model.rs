@@ -1,0 +1,75 @@
+//! The projection SDK: a read model declares its name, its queries, the format of its stored
+//! rows and its tables (`table.rs`), and writes its fold and its queries; draining, restoring
+//! and the rest of [`Projection`] come with it.
+
+use crate::projection::{Change, EventEnvelope, Projection, QueryError};
+use crate::table::{drain_tables, restore_tables, StoredTable, TableError};
+
+/// A read model built with the SDK. Implementations are deterministic folds: no clock, no
+/// randomness, no unordered iteration into rows or replies (docs/DESIGN.md rule 10).
+pub trait ReadModel: Default + Send + Sync + 'static {
+    /// Stable name: the store directory, the durable consumer, the status entry.
+    const NAME: &'static str;
+    /// The queries it answers (subjects `crm.query.<query>`).
+    const QUERIES: &'static [&'static str];
+    /// The format of its stored rows. Bump it whenever a row type or a key changes shape: a
+    /// store written in another format is rebuilt from the log at start.
+    const STORE_FORMAT: u32;
+
+    /// Folds one event in. Events arrive exactly once each, in position order.
+    fn apply(&mut self, event: &EventEnvelope);
+
+    /// Answers query `name` with a JSON body (without `position`: the runtime adds it).
+    fn query(
+        &self,
+        name: &str,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError>;
+
+    /// Every stored table of the model, each named uniquely.
+    fn tables(&mut self) -> Vec<&mut dyn StoredTable>;
+
+    /// Called after the tables were restored: rebuild what the model derives from them.
+    fn restored(&mut self) {}
+}
+
+impl<M: ReadModel> Projection for M {
+    fn name(&self) -> &'static str {
+        M::NAME
+    }
+
+    fn store_format(&self) -> u32 {
+        M::STORE_FORMAT
+    }
+
+    fn apply(&mut self, event: &EventEnvelope) {
+        ReadModel::apply(self, event)
+    }
+
+    fn drain_changes(&mut self) -> Vec<Change> {
+        drain_tables(&mut self.tables())
+    }
+
+    type RestoreError = TableError;
+
+    fn restore(
+        &mut self,
+        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), TableError> {
+        restore_tables(&mut self.tables(), entries)?;
+        self.restored();
+        Ok(())
+    }
+
+    fn query(
+        &self,
+        name: &str,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError> {
+        ReadModel::query(self, name, request)
+    }
+
+    fn queries(&self) -> &'static [&'static str] {
+        M::QUERIES
+    }
+}
