@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-nats-server.sh
+# The Python example's system test (crates/crm-cli/tests/python_example.rs) needs nats-py.
+scripts/ensure-python-deps.sh
 export PATH="$PATH:/usr/sbin"
 exec cargo test --workspace --locked "$@"

@@ -1,5 +1,6 @@
 //! Limits and tuning of the log. Every limit has a unit last in its name.
 
+use crate::clock::LogClock;
 use crate::error::LogError;
 use crate::record::{self, RecordLimits};
 
@@ -59,6 +60,10 @@ pub struct LogConfig {
     pub stream_cache_entries_max: usize,
     /// sled's page cache size, in bytes.
     pub sled_cache_bytes: u64,
+    /// Where the writer reads `recorded_at` from: the system clock unless a test injects
+    /// another. Whatever it says, stamps never go below the newest stored one (docs/DESIGN.md
+    /// rule 13).
+    pub clock: LogClock,
 }
 
 impl Default for LogConfig {
@@ -78,6 +83,7 @@ impl Default for LogConfig {
             verify_problems_max: 10_000,
             stream_cache_entries_max: 100_000,
             sled_cache_bytes: 128 * 1024 * 1024,
+            clock: LogClock::system(),
         }
     }
 }

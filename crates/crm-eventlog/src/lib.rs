@@ -68,6 +68,11 @@
 //!   commands store nothing.
 //! - Records are checked (size limits, CRC32C, no trailing bytes, position matches its key) on
 //!   every read; a bad one is a [`LogError::Corrupt`] naming the position.
+//! - `recorded_at` is non-decreasing in position order, across batches and restarts: each batch
+//!   is stamped `max(clock, last stamp)`, and at open the last stamp is the head record's
+//!   (docs/DESIGN.md rule 13). So the events recorded up to a given time are a prefix of the log.
+//!   If the head record is damaged at open, that floor is unknown and appends are refused
+//!   ([`LogError::Corrupt`]) while reads and `verify` keep working.
 //! - If the writer panics (a broken assertion), the log turns read-only, as after a failed flush.
 //! - [`EventLog::verify`] rechecks all of this over the whole log.
 //!
@@ -77,6 +82,7 @@
 //! bincode configuration of events) and keeps the upcasters from older schema versions, keyed
 //! by the `event_type` and `schema_version` every record carries.
 
+mod clock;
 mod commands;
 mod config;
 mod error;
@@ -96,6 +102,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{oneshot, watch};
 
+pub use clock::{Clock, LogClock, SystemClock};
 pub use config::{
     LogConfig, ENVELOPE_BYTES_MAX, PAYLOAD_BYTES_MAX_DEFAULT, RECORD_BYTES_MAX_DEFAULT,
 };
@@ -109,7 +116,7 @@ pub use types::{
 pub use verify::{Problem, VerifyReport};
 
 use storage::{DirLock, Store, WriteBatch};
-use writer::{Job, Shared};
+use writer::{Job, RecordedAtFloor, Shared, UnreadableHead};
 
 /// A handle on an open event log. Cheap to clone; all clones share one sled database and one
 /// writer thread. [`EventLog::close`] stops appends; the database and the directory lock are
@@ -173,12 +180,14 @@ impl EventLog {
             });
         }
 
+        let floor = recorded_at_floor(&shared, stored_head)?;
+
         let (queue_tx, queue_rx) = mpsc::sync_channel(shared.config.queue_depth_max);
         let writer = std::thread::Builder::new()
             .name("crm-eventlog-writer".into())
             .spawn({
                 let shared = Arc::clone(&shared);
-                move || writer::run(shared, queue_rx)
+                move || writer::run(shared, queue_rx, floor)
             })
             .map_err(|source| LogError::Io {
                 path: dir.to_path_buf(),
@@ -577,6 +586,31 @@ fn check_format(store: &Store, dir: &Path) -> Result<(), LogError> {
             store.flush()?;
             Ok(())
         }
+    }
+}
+
+/// The newest stored `recorded_at`, below which the writer never stamps (docs/DESIGN.md rule
+/// 13). A damaged head record does not stop the open (reads and `verify` must still work to
+/// diagnose it) but leaves the floor unknown, and the writer then refuses appends.
+fn recorded_at_floor(shared: &Shared, head: u64) -> Result<RecordedAtFloor, LogError> {
+    if head == 0 {
+        return Ok(Ok(None));
+    }
+    let read = match shared.store.get(&layout::event_key(head))? {
+        Some(bytes) => decode_at(shared, head, &bytes),
+        None => Err(missing(head)),
+    };
+    match read {
+        Ok(record) => Ok(Ok(Some(record.recorded_at_us))),
+        Err(LogError::Corrupt { position, reason }) => {
+            tracing::error!(
+                position,
+                %reason,
+                "the head record is damaged; the log refuses appends until it is repaired"
+            );
+            Ok(Err(UnreadableHead { position, reason }))
+        }
+        Err(other) => Err(other),
     }
 }
 

@@ -50,7 +50,8 @@ pub struct Record {
     pub event_type: String,
     pub schema_version: u16,
     pub command_id: Uuid,
-    /// Microseconds since the Unix epoch, read by the writer when it committed the batch.
+    /// Microseconds since the Unix epoch, read by the writer when it committed the batch;
+    /// never below the `recorded_at_us` of an earlier position (docs/DESIGN.md rule 13).
     pub recorded_at_us: i64,
     pub actor: Option<String>,
     pub correlation_id: Option<String>,

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+use crate::clock::RecordedAtClamp;
 use crate::config::LogConfig;
 use crate::error::{LogError, RequestError};
 use crate::layout::{self, CommandRecord, StreamHead};
@@ -68,12 +69,38 @@ pub(crate) struct Job {
     pub(crate) reply: oneshot::Sender<Reply>,
 }
 
+/// What the log knew at open about the newest stored `recorded_at`: `Ok(None)` for an empty
+/// log, `Err` when the head record could not be read.
+pub(crate) type RecordedAtFloor = Result<Option<i64>, UnreadableHead>;
+
+/// The head record was damaged at open, so its `recorded_at` (the floor of every later stamp)
+/// is unknown.
+#[derive(Debug, Clone)]
+pub(crate) struct UnreadableHead {
+    pub(crate) position: u64,
+    pub(crate) reason: String,
+}
+
+impl UnreadableHead {
+    fn error(&self) -> LogError {
+        LogError::Corrupt {
+            position: self.position,
+            reason: format!(
+                "the head record cannot be read ({}), so a new recorded_at could go below it; \
+                 appends are refused until the log is repaired",
+                self.reason
+            ),
+        }
+    }
+}
+
 /// Runs the writer loop until every sender of the queue is gone and the queue is empty.
-pub(crate) fn run(shared: Arc<Shared>, queue: Receiver<Job>) {
+pub(crate) fn run(shared: Arc<Shared>, queue: Receiver<Job>, floor: RecordedAtFloor) {
     let _failed_on_panic = FailOnPanic(Arc::clone(&shared));
     let mut writer = Writer {
         next_position: shared.head.load(Ordering::Acquire) + 1,
         stream_cache: HashMap::new(),
+        recorded_at: floor.map(RecordedAtClamp::starting_at),
         shared,
     };
     let config = writer.shared.config.clone();
@@ -139,6 +166,9 @@ struct Writer {
     /// the writer changes streams, so this is exact; it is cleared when it reaches
     /// `stream_cache_entries_max`.
     stream_cache: HashMap<String, StreamHead>,
+    /// Keeps `recorded_at` non-decreasing in position order (docs/DESIGN.md rule 13); `Err`
+    /// when the head record was unreadable at open, and then every append is refused.
+    recorded_at: Result<RecordedAtClamp, UnreadableHead>,
 }
 
 /// Decisions taken so far in the batch being built: what later appends in the same batch must
@@ -173,11 +203,35 @@ impl Writer {
         );
         let _entered = span.enter();
 
+        // The clock is read once per batch, here at the edge; the clamp decides the stamp.
+        let stamp = match &mut self.recorded_at {
+            Ok(clamp) => clamp.stamp(shared.config.clock.now_us()),
+            Err(head) => {
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(head.error()));
+                }
+                return;
+            }
+        };
+        if stamp.started_lagging {
+            tracing::warn!(
+                behind_us = stamp.behind_us,
+                recorded_at_us = stamp.recorded_at_us,
+                "the wall clock is behind the log's newest recorded_at; stamping that until the clock catches up"
+            );
+        } else if stamp.behind_us > 0 {
+            tracing::debug!(
+                behind_us = stamp.behind_us,
+                recorded_at_us = stamp.recorded_at_us,
+                "wall clock still behind the newest recorded_at"
+            );
+        }
+
         let started = Instant::now();
         let mut pending = Pending {
             batch: WriteBatch::default(),
             next_position: self.next_position,
-            recorded_at_us: now_us(),
+            recorded_at_us: stamp.recorded_at_us,
             stream_heads: HashMap::new(),
             commands: HashMap::new(),
         };
@@ -427,12 +481,4 @@ pub(crate) fn read_stream_head(store: &Store, stream: &str) -> Result<StreamHead
         layout::parse_stream_index_key(&key).ok_or_else(|| corrupt("key does not parse"))?;
     let position = layout::decode_u64(&value).ok_or_else(|| corrupt("value is not 8 bytes"))?;
     Ok(StreamHead { version, position })
-}
-
-/// The writer's clock, read once per batch: microseconds since the Unix epoch.
-fn now_us() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
-    }
 }
