@@ -501,3 +501,187 @@ async fn a_query_reply_above_the_nats_payload_limit_is_refused_typed_and_the_ser
         .await;
     service.terminate(Duration::from_secs(20)).unwrap();
 }
+
+/// Runs `crm replay <args>` to completion: (exit code, stdout, stderr).
+fn replay(args: &[&str]) -> (i32, String, String) {
+    let output = Process::new(env!("CARGO_BIN_EXE_crm"))
+        .arg("replay")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run crm replay");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The one JSON line a successful replay prints.
+fn replayed(args: &[&str]) -> Value {
+    let (code, stdout, stderr) = replay(args);
+    assert_eq!(code, 0, "crm replay {args:?}: {stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    serde_json::from_str(&stdout).expect("replay prints JSON")
+}
+
+/// Every file under `dir` with its size and modification time.
+fn listing(dir: &Path) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                todo.push(entry.path());
+            } else {
+                out.push((entry.path(), meta.len(), meta.modified().unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_answers_as_the_live_model_did_at_that_position_or_time() {
+    let nats = NatsServer::start().unwrap();
+    let dir = TempDataDir::new().unwrap();
+    let mut service = serve(dir.path(), &nats.url(), "customers,funnel,kpis");
+    let mut caller = Caller {
+        client: nats.connect().await,
+        last_position: 0,
+    };
+    let (a, _) = play_worked_example(&mut caller).await;
+    let cut = caller.last_position;
+    let funnel_then = caller.query("funnel.get", json!({})).await;
+    let kpis_then = caller.query("kpi.get", json!({"month": "2026-11"})).await;
+    let customer_then = caller
+        .query("customer.get", json!({"customer_id": a}))
+        .await;
+    assert_eq!(funnel_then["position"], cut);
+    // Later history changes every answer.
+    caller.send("lead.WinLead", json!({"lead_id": id(3), "deal_value": eur(50_000), "customer_id": id(102), "occurred_at": "2026-11-20T09:00:00Z"})).await;
+    caller.send("order.PlaceOrder", json!({"order_id": id(203), "customer_id": a, "amount": eur(5_000), "channel": "online", "occurred_at": "2026-11-21T09:00:00Z"})).await;
+    let head = caller.last_position;
+    assert_ne!(
+        caller.query("funnel.get", json!({})).await["won"],
+        funnel_then["won"]
+    );
+
+    let url = nats.url();
+    let cut_text = cut.to_string();
+    let over_nats = |model: &str, query: &str, until: &str| {
+        replayed(&[
+            model,
+            "--nats-url",
+            &url,
+            "--until",
+            until,
+            "--query",
+            query,
+        ])
+    };
+    assert_eq!(over_nats("funnel", "{}", &cut_text), funnel_then);
+    assert_eq!(
+        over_nats("kpis", r#"{"month":"2026-11"}"#, &cut_text),
+        kpis_then
+    );
+    let customer_query = json!({"customer_id": a}).to_string();
+    assert_eq!(
+        replayed(&[
+            "customers",
+            "--nats-url",
+            &url,
+            "--until",
+            &cut_text,
+            "--query-name",
+            "customer.get",
+            "--query",
+            &customer_query
+        ]),
+        customer_then
+    );
+    // Without --until: the whole log.
+    assert_eq!(replayed(&["funnel", "--nats-url", &url])["position"], head);
+
+    // A time cuts after the last event recorded at or before it: a prefix of the log.
+    let page = caller
+        .client
+        .request(
+            "crm.log.read",
+            serde_json::to_vec(&json!({"from": 1, "max": 1000, "format": "json"}))
+                .unwrap()
+                .into(),
+        )
+        .await
+        .unwrap();
+    let page: Value = serde_json::from_slice(&page.payload).unwrap();
+    let recorded: Vec<String> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["recorded_at"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(recorded.len() as u64, head);
+    let at_cut = &recorded[cut as usize - 1];
+    let expected = recorded.iter().filter(|t| *t <= at_cut).count() as u64;
+    assert!(expected >= cut, "recorded_at never decreases with position");
+    let by_time = over_nats("funnel", "{}", at_cut);
+    assert_eq!(by_time["position"], expected);
+    if expected == cut {
+        assert_eq!(by_time, funnel_then);
+    }
+    assert_eq!(
+        over_nats("funnel", "{}", "2020-01-01T00:00:00Z")["position"],
+        0,
+        "a time before the first event replays nothing"
+    );
+
+    // Input errors: one line, exit code 2.
+    for args in [
+        vec!["funnel", "--nats-url", &url, "--query-name", "kpi.get"],
+        vec!["funnel", "--nats-url", &url, "--until", "999999"],
+        vec!["funnel", "--nats-url", &url, "--query", "{not json"],
+        vec!["funnel"],
+    ] {
+        let (code, stdout, stderr) = replay(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+    let (code, _, _) = replay(&["nope", "--nats-url", &url]);
+    assert_eq!(code, 2, "clap refuses an unknown read model");
+
+    // Offline, on the stopped service's data directory: the same answers, and the live
+    // stores are left exactly as they were.
+    service.terminate(Duration::from_secs(20)).unwrap();
+    let live = listing(&dir.path().join("projections"));
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    assert_eq!(
+        replayed(&["funnel", "--data-dir", &data_dir, "--until", &cut_text]),
+        funnel_then
+    );
+    let kept = TempDataDir::new().unwrap();
+    let keep = kept.path().join("funnel-at-cut");
+    let keep_text = keep.to_str().unwrap().to_owned();
+    assert_eq!(
+        replayed(&[
+            "kpis",
+            "--data-dir",
+            &data_dir,
+            "--until",
+            &cut_text,
+            "--query",
+            r#"{"month":"2026-11"}"#,
+            "--keep",
+            &keep_text
+        ]),
+        kpis_then
+    );
+    assert!(keep.join("db").exists() || keep.read_dir().unwrap().next().is_some());
+    let (code, _, stderr) = replay(&["kpis", "--data-dir", &data_dir, "--keep", &keep_text]);
+    assert_eq!(code, 2, "a kept store is not overwritten: {stderr}");
+    assert_eq!(listing(&dir.path().join("projections")), live);
+}

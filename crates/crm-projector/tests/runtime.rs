@@ -30,11 +30,16 @@ struct Counting {
     counts: BTreeMap<String, u64>,
     chain: [u8; 32],
     dirty: bool,
+    /// The store format it declares (tests of format changes set it).
+    format: u32,
 }
 
 impl Projection for Counting {
     fn name(&self) -> &'static str {
         "counting"
+    }
+    fn store_format(&self) -> u32 {
+        self.format
     }
     fn apply(&mut self, event: &EventEnvelope) {
         *self
@@ -550,4 +555,73 @@ async fn a_rebuild_of_a_store_without_versions_fails_once_and_blocks_nothing() {
         );
     }
     assert_eq!(handle.read(|_, position| position), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_another_format_is_rebuilt_from_the_log_at_start() {
+    let dir = TempDataDir::new().unwrap();
+    let log = EventLog::open(&dir.join("log"), LogConfig::default()).unwrap();
+    let handler = CommandHandler::new(log.clone(), HandlerConfig::default());
+    run_commands(&handler, 0, 30).await;
+    let head = log.head();
+    let root = dir.join("projections").join("counting");
+    let open = |format: u32| {
+        Projector::open_root(
+            Counting {
+                format,
+                ..Counting::default()
+            },
+            &root,
+            LogSource::Local(log.clone()),
+            ProjectorConfig::default(),
+        )
+        .unwrap()
+    };
+
+    let mut old = open(0);
+    old.catch_up(true, |_, _| {}).await.unwrap();
+    assert_eq!(old.checkpoint(), head);
+    let old_dir = crm_projector::versions::current_dir(&root).unwrap();
+    drop(old);
+    assert_eq!(
+        open(0).checkpoint(),
+        head,
+        "the same format reopens as it is"
+    );
+
+    // An upgrade that changes the format starts from an empty store in a new version and
+    // catches up from the log; the old version is gone.
+    let mut upgraded = open(1);
+    assert_eq!(upgraded.checkpoint(), 0);
+    let new_dir = crm_projector::versions::current_dir(&root).unwrap();
+    assert_ne!(new_dir, old_dir);
+    assert!(!old_dir.exists());
+    upgraded.catch_up(true, |_, _| {}).await.unwrap();
+    assert_eq!(upgraded.checkpoint(), head);
+    assert_eq!(
+        upgraded.store().canonical_hash().unwrap(),
+        rebuilt_hash(&log).await
+    );
+    drop(upgraded);
+    assert_eq!(open(1).checkpoint(), head, "and stays in its new format");
+
+    // Without store versions there is nothing to rebuild into: the store is refused.
+    let refused = Projector::open(
+        Counting::default(),
+        &new_dir,
+        LogSource::Local(log.clone()),
+        ProjectorConfig::default(),
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(ProjectorError::StoreFormat {
+                found: 1,
+                expected: 0,
+                ..
+            })
+        ),
+        "{:?}",
+        refused.err()
+    );
 }
