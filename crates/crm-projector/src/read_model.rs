@@ -56,8 +56,12 @@ impl<M: ReadModel> Projection for M {
         &mut self,
         entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
     ) -> Result<(), TableError> {
-        restore_tables(&mut self.tables(), entries)?;
-        self.restored();
+        // Restored into a fresh model and swapped in whole: a damaged store leaves this one
+        // as it was.
+        let mut fresh = M::default();
+        restore_tables(&mut fresh.tables(), entries)?;
+        fresh.restored();
+        *self = fresh;
         Ok(())
     }
 
