@@ -10,6 +10,7 @@ mod local_nats;
 mod logging;
 mod nats_opts;
 mod projections;
+mod replay;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -77,13 +78,22 @@ enum Commands {
     /// Rebuild a read model from the log into a new store, then swap it in (the projector
     /// must not be running). Reads the log over NATS with --nats-url, else the local log.
     Rebuild(ProjectArgs),
+    /// Answer one query from a read model as it stood at a position or time of the log,
+    /// folded into a scratch store (the live read models are not touched).
+    Replay(replay::ReplayArgs),
 }
+
+/// Input the user must fix (an unknown query, a cut beyond the head, ...): one line on
+/// stderr and exit code 2, like a command-line error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
 
 /// The size limits of the log. `crm serve` stores records up to them; every other reader of
 /// the same log (verify, rebuild, a separate projector) must decode with the same ones, so
 /// they are one option with one environment variable for all subcommands.
 #[derive(Args, Clone, Copy)]
-struct LimitArgs {
+pub struct LimitArgs {
     /// Largest command body accepted, in bytes. The log stores event payloads up to the
     /// larger of this and its default payload limit.
     #[arg(long, env = "CRM_COMMAND_BYTES_MAX", default_value_t = COMMAND_BYTES_MAX_DEFAULT)]
@@ -92,7 +102,7 @@ struct LimitArgs {
 
 impl LimitArgs {
     /// The log configuration these limits imply (the log's defaults otherwise).
-    fn log_config(self) -> LogConfig {
+    pub fn log_config(self) -> LogConfig {
         LogConfig::default()
             .with_payload_bytes_max(self.command_bytes_max.max(PAYLOAD_BYTES_MAX_DEFAULT))
     }
@@ -100,7 +110,8 @@ impl LimitArgs {
 
 #[derive(Args)]
 struct ProjectArgs {
-    /// customers, funnel or kpis.
+    /// The read model.
+    #[arg(value_parser = projections::name_parser(false))]
     name: String,
     /// Where the projection's store lives (under projections/<name>).
     #[arg(long, env = "CRM_DATA_DIR")]
@@ -164,7 +175,8 @@ struct ServeArgs {
         long,
         env = "CRM_PROJECTIONS",
         value_delimiter = ',',
-        default_value = "customers,funnel,kpis"
+        value_parser = projections::name_parser(true),
+        default_value = projections::ALL_NAMES.as_str()
     )]
     projections: Vec<String>,
 }
@@ -189,10 +201,17 @@ fn main() -> anyhow::Result<()> {
         Commands::Verify(args) => verify(&args),
         Commands::Project(args) => runtime.block_on(project(args)),
         Commands::Rebuild(args) => runtime.block_on(rebuild(args)),
+        Commands::Replay(args) => match runtime.block_on(replay::replay(args)) {
+            Err(e) if e.is::<BadInput>() => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+            other => other,
+        },
     }
 }
 
-fn log_dir(data_dir: &Path) -> PathBuf {
+pub fn log_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("log")
 }
 
@@ -568,7 +587,7 @@ mod tests {
     fn defaults_are_the_libraries_defaults() {
         let args = serve_args(&[]);
         assert_eq!(args.limits.log_config(), LogConfig::default());
-        assert_eq!(args.projections, projections::NAMES);
+        assert_eq!(args.projections, projections::all_names());
         assert_eq!(args.in_flight_max, ServiceConfig::default().in_flight_max);
     }
 

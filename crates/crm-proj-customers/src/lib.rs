@@ -3,17 +3,21 @@
 //! interactions; served by the `customer.get` and `customer.list` queries.
 //!
 //! A deterministic fold (docs/DESIGN.md rule 10): time comes only from `occurred_at`, every map is
-//! ordered, and the store holds one bincode record per key:
+//! ordered. It is a [`ReadModel`] of the projection SDK, so its stored state is four tables,
+//! one record codec row per key (stored key: `<table>/<key bytes>`, the UUID's 16 raw bytes),
+//! store format 1:
 //!
-//! | key | value |
-//! | --- | --- |
-//! | `customer/<uuid>` | the registered customer: profile, contacts, churn, surveys, interactions |
-//! | `lead/<uuid>` | a lead's customer link, name, pipeline, stage, status and estimated value |
-//! | `order/<uuid>` | an order's customer, amount, cost, refunds and cancellation |
-//! | `ticket/<uuid>` | a ticket's customer, subject, category, priority and status |
+//! | table | key | row |
+//! | --- | --- | --- |
+//! | `customer` | customer id | the registered customer: profile, contacts, churn, surveys, interactions |
+//! | `lead` | lead id | a lead's customer link, name, pipeline, stage, status and estimated value |
+//! | `order` | order id | an order's customer, amount, cost, refunds and cancellation |
+//! | `ticket` | ticket id | a ticket's customer, subject, category, priority and status |
 //!
-//! What links to a customer (its leads, tickets and order totals) is derived from those
-//! records in memory and recomputed by `restore`, so nothing is stored twice.
+//! What links to a customer (its leads, tickets and order totals) is derived from those rows
+//! in memory and recomputed by `restored`, so nothing is stored twice. A store of the
+//! earlier layout (text keys `customer/<hyphenated uuid>`, no format: read as 0) is rebuilt
+//! from the log by `Projector::open_root` (`Projector::open` refuses it).
 //!
 //! Choices the contract leaves open:
 //! - Orders, tickets and leads naming a customer id that was never registered are kept under
@@ -33,28 +37,18 @@
 
 mod model;
 mod query;
-mod store;
 mod view;
 
-use std::collections::BTreeSet;
-
-use crm_projector::{Change, EventEnvelope, Projection, QueryError};
+use crm_projector::{EventEnvelope, QueryError, ReadModel, StoredTable};
 use uuid::Uuid;
 
 use model::Model;
-use store::Key;
 
 pub use query::{ListRequest, Page, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
-pub use store::StoreError;
 pub use view::{
     ContactView, CustomerView, InteractionView, LeadView, LeadsView, LifecycleStage,
     MoneyByCurrency, TicketView, COMPLETENESS_FIELDS, LOYAL_ORDERS_MIN,
 };
-
-/// The projection's name: its store, durable consumer and status entry.
-pub const NAME: &str = "customers";
-/// The queries it answers (`crm.query.<name>`).
-pub const QUERIES: &[&str] = &["customer.get", "customer.list"];
 
 /// The customer view read model. See the crate docs for the store layout and choices.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -82,68 +76,15 @@ impl CustomersProjection {
     pub fn customers_count(&self) -> usize {
         self.model.customers.len()
     }
-
-    /// Rebuilds the model from stored entries, replacing whatever it held.
-    pub fn restore_entries(
-        &mut self,
-        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
-        let mut model = Model::default();
-        for (key, value) in entries {
-            match Key::decode(&key)? {
-                Key::Customer(id) => {
-                    model.customers.insert(id, store::decode(&key, &value)?);
-                }
-                Key::Lead(id) => {
-                    model.leads.insert(id, store::decode(&key, &value)?);
-                }
-                Key::Order(id) => {
-                    model.orders.insert(id, store::decode(&key, &value)?);
-                }
-                Key::Ticket(id) => {
-                    model.tickets.insert(id, store::decode(&key, &value)?);
-                }
-            }
-        }
-        model.rebuild_links();
-        self.model = model;
-        Ok(())
-    }
 }
 
-impl Projection for CustomersProjection {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl ReadModel for CustomersProjection {
+    const NAME: &'static str = "customers";
+    const QUERIES: &'static [&'static str] = &["customer.get", "customer.list"];
+    const STORE_FORMAT: u32 = 1;
 
     fn apply(&mut self, event: &EventEnvelope) {
         self.model.apply(event);
-    }
-
-    fn drain_changes(&mut self) -> Vec<Change> {
-        let dirty: BTreeSet<Key> = std::mem::take(&mut self.model.dirty);
-        let model = &self.model;
-        dirty
-            .into_iter()
-            .map(|key| {
-                let value = match key {
-                    Key::Customer(id) => model.customers.get(&id).map(store::encode),
-                    Key::Lead(id) => model.leads.get(&id).map(store::encode),
-                    Key::Order(id) => model.orders.get(&id).map(store::encode),
-                    Key::Ticket(id) => model.tickets.get(&id).map(store::encode),
-                };
-                (key.encode(), value)
-            })
-            .collect()
-    }
-
-    type RestoreError = StoreError;
-
-    fn restore(
-        &mut self,
-        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
-        self.restore_entries(entries)
     }
 
     fn query(
@@ -171,7 +112,18 @@ impl Projection for CustomersProjection {
         }
     }
 
-    fn queries(&self) -> &'static [&'static str] {
-        QUERIES
+    fn tables(&mut self) -> Vec<&mut dyn StoredTable> {
+        let m = &mut self.model;
+        vec![
+            &mut m.customers,
+            &mut m.leads,
+            &mut m.orders,
+            &mut m.tickets,
+        ]
+    }
+
+    /// The links are derived, never stored: rebuild them from the restored rows.
+    fn restored(&mut self) {
+        self.model.rebuild_links();
     }
 }

@@ -1,5 +1,5 @@
-//! The customer read model in memory: the stored records (one store key each) and the
-//! derived links from a customer to its leads, tickets and order totals, plus the fold.
+//! The customer read model in memory: the stored tables (one row per record) and the derived
+//! links from a customer to its leads, tickets and order totals, plus the fold.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,11 +9,9 @@ use crm_domain::types::{
     TicketPriority, TicketStatus,
 };
 use crm_domain::{Currency, Event, Money, Timestamp};
-use crm_projector::EventEnvelope;
+use crm_projector::{EventEnvelope, Table};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-use crate::store::Key;
 
 /// A registered customer: profile, contacts and the facts recorded on its own stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,16 +204,27 @@ fn decrement<K: Ord>(multiset: &mut BTreeMap<K, u64>, key: K) {
     }
 }
 
-/// The whole read model: stored records, derived links and the keys changed since the last
-/// drain.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The whole read model: the stored tables (which track their own changes) and the derived
+/// links.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Model {
-    pub customers: BTreeMap<Uuid, CustomerRecord>,
-    pub leads: BTreeMap<Uuid, LeadRecord>,
-    pub orders: BTreeMap<Uuid, OrderRecord>,
-    pub tickets: BTreeMap<Uuid, TicketRecord>,
+    pub customers: Table<Uuid, CustomerRecord>,
+    pub leads: Table<Uuid, LeadRecord>,
+    pub orders: Table<Uuid, OrderRecord>,
+    pub tickets: Table<Uuid, TicketRecord>,
     pub links: BTreeMap<Uuid, Links>,
-    pub dirty: BTreeSet<Key>,
+}
+
+impl Default for Model {
+    fn default() -> Model {
+        Model {
+            customers: Table::new("customer"),
+            leads: Table::new("lead"),
+            orders: Table::new("order"),
+            tickets: Table::new("ticket"),
+            links: BTreeMap::new(),
+        }
+    }
 }
 
 impl Model {
@@ -335,12 +344,12 @@ impl Model {
     /// Recomputes the derived links from the records (after a restore).
     pub fn rebuild_links(&mut self) {
         let mut links: BTreeMap<Uuid, Links> = BTreeMap::new();
-        for (lead_id, lead) in &self.leads {
+        for (lead_id, lead) in self.leads.iter() {
             if let Some(customer_id) = lead.customer_id {
                 links.entry(customer_id).or_default().leads.insert(*lead_id);
             }
         }
-        for (ticket_id, ticket) in &self.tickets {
+        for (ticket_id, ticket) in self.tickets.iter() {
             links
                 .entry(ticket.customer_id)
                 .or_default()
@@ -386,16 +395,12 @@ impl Model {
                 last_csat: None,
             },
         );
-        self.dirty.insert(Key::Customer(e.customer_id));
     }
 
     /// Events of a customer's own stream before its registration cannot happen (the domain
     /// refuses them); they are ignored.
     fn with_customer(&mut self, id: Uuid, change: impl FnOnce(&mut CustomerRecord)) {
-        if let Some(customer) = self.customers.get_mut(&id) {
-            change(customer);
-            self.dirty.insert(Key::Customer(id));
-        }
+        self.customers.update(&id, change);
     }
 
     fn create_lead(&mut self, e: &LeadCreated, at: Timestamp) {
@@ -417,14 +422,18 @@ impl Model {
         if let Some(customer_id) = e.customer_id {
             self.links_mut(customer_id).leads.insert(e.lead_id);
         }
-        self.dirty.insert(Key::Lead(e.lead_id));
     }
 
     fn with_lead(&mut self, id: Uuid, change: impl FnOnce(&mut LeadRecord)) {
-        if let Some(lead) = self.leads.get_mut(&id) {
-            change(lead);
-            self.dirty.insert(Key::Lead(id));
-        }
+        self.leads.update(&id, change);
+    }
+
+    /// Whether lead `id` is known and open: `Table::update` rewrites the row whatever the
+    /// change does, so events that change nothing are sorted out first.
+    fn lead_is_open(&self, id: Uuid) -> bool {
+        self.leads
+            .get(&id)
+            .is_some_and(|lead| lead.status == LeadStatus::Open)
     }
 
     fn move_lead(&mut self, id: Uuid, to_stage: &str) {
@@ -436,15 +445,16 @@ impl Model {
     }
 
     fn win_lead(&mut self, e: &LeadWon) {
-        let Some(lead) = self.leads.get_mut(&e.lead_id) else {
-            return;
-        };
-        if lead.status != LeadStatus::Open {
+        if !self.lead_is_open(e.lead_id) {
             return;
         }
-        lead.status = LeadStatus::Won;
-        let previous = lead.customer_id.replace(e.customer_id);
-        self.dirty.insert(Key::Lead(e.lead_id));
+        let previous = self
+            .leads
+            .update(&e.lead_id, |lead| {
+                lead.status = LeadStatus::Won;
+                lead.customer_id.replace(e.customer_id)
+            })
+            .flatten();
         if previous == Some(e.customer_id) {
             return;
         }
@@ -456,17 +466,14 @@ impl Model {
     }
 
     fn close_lead(&mut self, id: Uuid, status: LeadStatus) {
-        let Some(lead) = self.leads.get_mut(&id) else {
+        let Some(lead) = self.leads.get(&id).filter(|l| l.status == LeadStatus::Open) else {
             return;
         };
-        if lead.status != LeadStatus::Open {
-            return;
-        }
-        lead.status = status;
-        self.dirty.insert(Key::Lead(id));
         // A closed lead takes no further event, so without a customer it never shows.
         if lead.customer_id.is_none() {
             self.leads.remove(&id);
+        } else {
+            self.leads.update(&id, |lead| lead.status = status);
         }
     }
 
@@ -485,23 +492,23 @@ impl Model {
         };
         self.links_mut(e.customer_id).orders.add(&order);
         self.orders.insert(e.order_id, order);
-        self.dirty.insert(Key::Order(e.order_id));
     }
 
     /// Changes an order, keeping its customer's totals equal to the sum of its orders'
     /// contributions: the old contribution comes out, the new one goes in.
     fn with_order(&mut self, id: Uuid, change: impl FnOnce(&mut OrderRecord)) {
-        let Some(order) = self.orders.get_mut(&id) else {
-            return;
-        };
-        // Refunds and cancellation of a cancelled order cannot happen; they change nothing.
-        if order.cancelled {
+        // Refunds and cancellation of a cancelled order cannot happen; they change nothing
+        // (and are sorted out first, since `Table::update` rewrites the row regardless).
+        if self.orders.get(&id).is_none_or(|order| order.cancelled) {
             return;
         }
-        let before = order.clone();
-        change(order);
-        let after = order.clone();
-        self.dirty.insert(Key::Order(id));
+        let Some((before, after)) = self.orders.update(&id, |order| {
+            let before = order.clone();
+            change(order);
+            (before, order.clone())
+        }) else {
+            return;
+        };
         let totals = &mut self.links_mut(after.customer_id).orders;
         totals.remove(&before);
         totals.add(&after);
@@ -525,14 +532,10 @@ impl Model {
             },
         );
         self.links_mut(e.customer_id).tickets.insert(e.ticket_id);
-        self.dirty.insert(Key::Ticket(e.ticket_id));
     }
 
     fn with_ticket(&mut self, id: Uuid, change: impl FnOnce(&mut TicketRecord)) {
-        if let Some(ticket) = self.tickets.get_mut(&id) {
-            change(ticket);
-            self.dirty.insert(Key::Ticket(id));
-        }
+        self.tickets.update(&id, change);
     }
 
     fn links_mut(&mut self, customer_id: Uuid) -> &mut Links {

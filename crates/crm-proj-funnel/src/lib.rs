@@ -4,12 +4,12 @@
 //! sales cycle and velocity; served by the `funnel.get` query.
 //!
 //! A deterministic fold (docs/DESIGN.md rule 10): time comes only from `occurred_at`, every map is
-//! ordered, and the store holds one bincode record per key:
+//! ordered, and the store (crm-projector's SDK, store format 1) holds two tables:
 //!
-//! | key | value |
-//! | --- | --- |
-//! | `lead/<uuid>` | the lead's pipeline, creation time, status, current stage and since when, stages entered, completed stays, estimated value, win |
-//! | `pipeline/<name>` | the stage list of each `PipelineDefined` seen |
+//! | table | key | row |
+//! | --- | --- | --- |
+//! | `lead` | lead id | the lead's pipeline, creation time, status, current stage and since when, stages entered, completed stays, estimated value, win |
+//! | `pipeline` | name | the stage list of the last `PipelineDefined` for it |
 //!
 //! The totals per (pipeline, period) are the sum of each lead's contribution, derived in
 //! memory (an event takes the lead's old contribution out and puts the new one in) and
@@ -38,17 +38,14 @@
 //! - Events for unknown or closed leads change nothing.
 
 mod model;
-mod store;
 mod view;
 
 use crm_domain::Month;
-use crm_projector::{Change, EventEnvelope, Projection, QueryError};
+use crm_projector::{EventEnvelope, QueryError, ReadModel, StoredTable};
 use serde::Deserialize;
 
 use model::Model;
-use store::Key;
 
-pub use store::StoreError;
 pub use view::{FunnelView, MoneyByCurrency, StageView};
 
 /// The projection's name: its store, durable consumer and status entry.
@@ -70,72 +67,42 @@ impl FunnelProjection {
     /// The funnel of `pipeline` over all its leads (`month: None`) or those created in
     /// `month`; `None` for a pipeline that does not exist.
     pub fn funnel(&self, pipeline: &str, month: Option<Month>) -> Option<FunnelView> {
-        let stages = self.model.pipelines.get(pipeline)?;
+        let stages = self.model.stages(pipeline)?;
         let funnel = self.model.funnels.get(&(pipeline.to_owned(), month));
         Some(view::render(pipeline, stages, month, funnel))
     }
 
     /// The pipelines that exist, by name, with their current stages.
     pub fn pipelines(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.model
+        let default = crm_domain::types::DEFAULT_PIPELINE;
+        let undefined_default = (!self.model.pipelines.contains_key(&default.to_owned()))
+            .then_some((default, model::default_stages()));
+        let defined = self
+            .model
             .pipelines
             .iter()
-            .map(|(name, stages)| (name.as_str(), stages.as_slice()))
-    }
-
-    /// Rebuilds the model from stored entries, replacing whatever it held.
-    pub fn restore_entries(
-        &mut self,
-        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
-        let mut model = Model::default();
-        for (key, value) in entries {
-            match Key::decode(&key)? {
-                Key::Lead(id) => {
-                    model.leads.insert(id, store::decode(&key, &value)?);
-                }
-                Key::Pipeline(name) => {
-                    model.pipelines.insert(name, store::decode(&key, &value)?);
-                }
-            }
-        }
-        model.rebuild_funnels();
-        self.model = model;
-        Ok(())
+            .map(|(name, stages)| (name.as_str(), stages.as_slice()));
+        let mut all: Vec<(&str, &[String])> = defined.chain(undefined_default).collect();
+        all.sort_by_key(|(name, _)| *name);
+        all.into_iter()
     }
 }
 
-impl Projection for FunnelProjection {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl ReadModel for FunnelProjection {
+    const NAME: &'static str = NAME;
+    const QUERIES: &'static [&'static str] = QUERIES;
+    const STORE_FORMAT: u32 = 1;
 
     fn apply(&mut self, event: &EventEnvelope) {
         self.model.apply(event);
     }
 
-    fn drain_changes(&mut self) -> Vec<Change> {
-        let dirty = std::mem::take(&mut self.model.dirty);
-        let model = &self.model;
-        dirty
-            .into_iter()
-            .map(|key| {
-                let value = match &key {
-                    Key::Lead(id) => model.leads.get(id).map(store::encode),
-                    Key::Pipeline(name) => model.pipelines.get(name).map(store::encode),
-                };
-                (key.encode(), value)
-            })
-            .collect()
+    fn tables(&mut self) -> Vec<&mut dyn StoredTable> {
+        self.model.tables()
     }
 
-    type RestoreError = StoreError;
-
-    fn restore(
-        &mut self,
-        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
-        self.restore_entries(entries)
+    fn restored(&mut self) {
+        self.model.rebuild_funnels();
     }
 
     fn query(
@@ -158,10 +125,6 @@ impl Projection for FunnelProjection {
             }
             other => Err(QueryError::UnknownQuery(other.to_owned())),
         }
-    }
-
-    fn queries(&self) -> &'static [&'static str] {
-        QUERIES
     }
 }
 

@@ -6,11 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crm_domain::event::{AggregateEvent, LeadCreated, LeadEvent, LeadWon, PipelineEvent};
 use crm_domain::types::{LeadStatus, DEFAULT_PIPELINE, DEFAULT_PIPELINE_STAGES};
 use crm_domain::{Currency, Money, Month, Timestamp};
-use crm_projector::EventEnvelope;
+use crm_projector::{EventEnvelope, StoredTable, Table};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-use crate::store::Key;
 
 /// A lead's path through its pipeline, as far as the funnel needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,31 +204,32 @@ impl Funnel {
     }
 }
 
-/// The whole read model: stored pipelines and leads, derived funnels, and the keys changed
-/// since the last drain.
+/// The whole read model: the stored tables (pipelines defined in the log, leads) and the
+/// funnels derived from the leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Model {
-    pub pipelines: BTreeMap<String, Vec<String>>,
-    pub leads: BTreeMap<Uuid, LeadRecord>,
+    /// Pipelines defined in the log; `default` exists without being defined.
+    pub pipelines: Table<String, Vec<String>>,
+    pub leads: Table<Uuid, LeadRecord>,
     pub funnels: BTreeMap<(String, Period), Funnel>,
-    pub dirty: BTreeSet<Key>,
 }
 
 impl Default for Model {
-    /// The `default` pipeline exists from the start, with the stages of `docs/DOMAIN.md`.
     fn default() -> Model {
-        let mut pipelines = BTreeMap::new();
-        pipelines.insert(
-            DEFAULT_PIPELINE.to_owned(),
-            DEFAULT_PIPELINE_STAGES.map(str::to_owned).to_vec(),
-        );
         Model {
-            pipelines,
-            leads: BTreeMap::new(),
+            pipelines: Table::new("pipeline"),
+            leads: Table::new("lead"),
             funnels: BTreeMap::new(),
-            dirty: BTreeSet::new(),
         }
     }
+}
+
+/// The stages of the `default` pipeline before any `PipelineDefined` for it
+/// (`docs/DOMAIN.md`).
+pub(crate) fn default_stages() -> &'static [String] {
+    static STAGES: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| DEFAULT_PIPELINE_STAGES.map(str::to_owned).to_vec());
+    &STAGES
 }
 
 impl Model {
@@ -243,7 +242,6 @@ impl Model {
         let lead_event = match envelope.event.split() {
             AggregateEvent::Pipeline(PipelineEvent::PipelineDefined(e)) => {
                 self.pipelines.insert(e.pipeline.clone(), e.stages.clone());
-                self.dirty.insert(Key::Pipeline(e.pipeline.clone()));
                 return;
             }
             AggregateEvent::Lead(lead_event) => lead_event,
@@ -284,14 +282,26 @@ impl Model {
         }
     }
 
+    /// The tables `crm_projector::ReadModel` stores and restores.
+    pub fn tables(&mut self) -> Vec<&mut dyn StoredTable> {
+        vec![&mut self.pipelines, &mut self.leads]
+    }
+
+    /// The stages of an existing pipeline.
+    pub fn stages(&self, pipeline: &str) -> Option<&[String]> {
+        match self.pipelines.get(&pipeline.to_owned()) {
+            Some(stages) => Some(stages),
+            None if pipeline == DEFAULT_PIPELINE => Some(default_stages()),
+            None => None,
+        }
+    }
+
     /// Recomputes the derived funnels from the lead records (after a restore).
     pub fn rebuild_funnels(&mut self) {
         self.funnels.clear();
-        let leads = std::mem::take(&mut self.leads);
-        for lead in leads.values() {
-            self.contribute(lead, Sign::Add);
+        for lead in self.leads.values() {
+            contribute(&mut self.funnels, lead, Sign::Add);
         }
-        self.leads = leads;
     }
 
     fn create(&mut self, e: &LeadCreated, at: Timestamp) {
@@ -309,9 +319,8 @@ impl Model {
             estimated_value: e.estimated_value,
             win: None,
         };
-        self.contribute(&lead, Sign::Add);
+        contribute(&mut self.funnels, &lead, Sign::Add);
         self.leads.insert(e.lead_id, lead);
-        self.dirty.insert(Key::Lead(e.lead_id));
     }
 
     fn win(&mut self, e: &LeadWon, at: Timestamp) {
@@ -339,21 +348,20 @@ impl Model {
         if &changed == lead {
             return;
         }
-        let before = lead.clone();
-        self.contribute(&before, Sign::Remove);
-        self.contribute(&changed, Sign::Add);
+        contribute(&mut self.funnels, lead, Sign::Remove);
+        contribute(&mut self.funnels, &changed, Sign::Add);
         self.leads.insert(id, changed);
-        self.dirty.insert(Key::Lead(id));
     }
+}
 
-    fn contribute(&mut self, lead: &LeadRecord, sign: Sign) {
-        for period in [None, Some(lead.created_at.month())] {
-            let key = (lead.pipeline.clone(), period);
-            let funnel = self.funnels.entry(key.clone()).or_default();
-            funnel.contribute(lead, sign);
-            if funnel.is_empty() {
-                self.funnels.remove(&key);
-            }
+/// Adds or removes a lead's contribution to its pipeline's funnels (all time and its month).
+fn contribute(funnels: &mut BTreeMap<(String, Period), Funnel>, lead: &LeadRecord, sign: Sign) {
+    for period in [None, Some(lead.created_at.month())] {
+        let key = (lead.pipeline.clone(), period);
+        let funnel = funnels.entry(key.clone()).or_default();
+        funnel.contribute(lead, sign);
+        if funnel.is_empty() {
+            funnels.remove(&key);
         }
     }
 }

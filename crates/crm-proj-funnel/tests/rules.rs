@@ -483,9 +483,15 @@ fn drained_changes_restore_exactly_with_a_redefined_default() {
     let mut store = Store::default();
     feed(&mut live, &mut store, &log.envelopes, 4);
     assert!(store.entries.contains_key(b"pipeline/default".as_slice()));
-    assert!(store
-        .entries
-        .contains_key(format!("lead/{}", example_lead(1)).as_bytes()));
+    let lead_key = [b"lead/".as_slice(), example_lead(1).as_bytes()].concat();
+    assert!(store.entries.contains_key(&lead_key));
+    assert!(
+        store
+            .entries
+            .keys()
+            .all(|key| key.starts_with(b"lead/") || key.starts_with(b"pipeline/")),
+        "two tables"
+    );
     let mut restored = FunnelProjection::new();
     store.restore_into(&mut restored);
     assert_eq!(restored, live);
@@ -494,6 +500,14 @@ fn drained_changes_restore_exactly_with_a_redefined_default() {
     assert_eq!(funnel.stages.len(), 5, "two defined, three retired");
 
     let mut garbage = vec![(b"lead/x".to_vec(), vec![1u8])].into_iter();
+    assert!(FunnelProjection::new().restore(&mut garbage).is_err());
+    let mut old_layout = vec![(
+        format!("lead/{}", example_lead(1)).into_bytes(),
+        store.entries[&lead_key].clone(),
+    )]
+    .into_iter();
+    assert!(FunnelProjection::new().restore(&mut old_layout).is_err());
+    let mut garbage = vec![(b"stage/x".to_vec(), vec![1u8])].into_iter();
     assert!(FunnelProjection::new().restore(&mut garbage).is_err());
     let mut truncated = vec![(b"pipeline/default".to_vec(), vec![9u8])].into_iter();
     assert!(FunnelProjection::new().restore(&mut truncated).is_err());

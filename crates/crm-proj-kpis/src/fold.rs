@@ -1,11 +1,10 @@
 //! `apply`: the deterministic fold of one event into the model. Time comes only from the
-//! event's `occurred_at`; every change marks the stored keys it touched.
+//! event's `occurred_at`; rows change only through the tables, which note what to store.
 //!
 //! The fold is total: an event that does not fit what it remembers (an unknown entity, a
 //! second creation, a transition from the wrong state; `decide` never produces one) changes
-//! nothing, so no event sequence can corrupt a counter or panic.
-
-use std::collections::BTreeSet;
+//! nothing, so no event sequence can corrupt a counter or panic. Rows are checked with `get`
+//! before `update`, because `update` marks a row to store even when the change is a no-op.
 
 use crm_domain::event::*;
 use crm_domain::types::{LeadSource, SurveyKind, TicketCategory};
@@ -17,7 +16,6 @@ use crate::model::{
     Bucket, CurrencyTotals, CustomerMemory, Duration, LeadMemory, Model, OrderMemory, ProfileField,
     Sales, SourceTotals, TicketMemory,
 };
-use crate::store::Key;
 
 /// NPS answers at or above this are promoters; at or below `NPS_DETRACTOR_MAX` detractors.
 const NPS_PROMOTER_MIN: u8 = 9;
@@ -25,13 +23,7 @@ const NPS_DETRACTOR_MAX: u8 = 6;
 /// CSAT answers at or above this are satisfied.
 const CSAT_SATISFIED_MIN: u8 = 4;
 
-/// The model plus the keys changed since the last drain.
-pub(crate) struct Fold<'a> {
-    pub model: &'a mut Model,
-    pub dirty: &'a mut BTreeSet<Key>,
-}
-
-impl Fold<'_> {
+impl Model {
     pub fn apply(&mut self, envelope: &EventEnvelope) {
         let at = envelope.occurred_at;
         self.note_time(at);
@@ -116,37 +108,24 @@ impl Fold<'_> {
     }
 
     fn note_time(&mut self, at: Timestamp) {
-        if self.model.meta.newest_at.is_none_or(|newest| at > newest) {
-            self.model.meta.newest_at = Some(at);
-            self.dirty.insert(Key::Meta);
+        if self.meta.get().newest_at.is_none_or(|newest| at > newest) {
+            self.meta.update(|meta| meta.newest_at = Some(at));
         }
-    }
-
-    // ---- buckets ----
-
-    fn month_bucket(&mut self, month: Month) -> &mut Bucket {
-        self.dirty.insert(Key::Month(month));
-        self.model.months.entry(month).or_default()
-    }
-
-    fn all_bucket(&mut self) -> &mut Bucket {
-        self.dirty.insert(Key::All);
-        &mut self.model.all
     }
 
     /// Applies `f` to the month's bucket and to the all-time bucket.
     fn both(&mut self, month: Month, f: impl Fn(&mut Bucket)) {
-        f(self.month_bucket(month));
-        f(self.all_bucket());
+        self.months.upsert(month, &f);
+        self.all.update(&f);
     }
 
     // ---- leads ----
 
     fn lead_created(&mut self, e: &LeadCreated, at: Timestamp, month: Month) {
-        if self.model.leads.contains_key(&e.lead_id) {
+        if self.leads.contains_key(&e.lead_id) {
             return;
         }
-        self.model.leads.insert(
+        self.leads.insert(
             e.lead_id,
             LeadMemory {
                 created_at: at,
@@ -154,7 +133,6 @@ impl Fold<'_> {
                 closed: false,
             },
         );
-        self.dirty.insert(Key::Lead(e.lead_id));
         self.both(month, |b| {
             inc(&mut b.leads_created);
             inc(&mut source(b, e.source).leads);
@@ -163,14 +141,13 @@ impl Fold<'_> {
 
     /// The lead, marked closed, if it was known and open.
     fn close_lead(&mut self, lead_id: Uuid) -> Option<LeadMemory> {
-        let lead = self.model.leads.get_mut(&lead_id)?;
-        if lead.closed {
+        if self.leads.get(&lead_id)?.closed {
             return None;
         }
-        lead.closed = true;
-        let lead = *lead;
-        self.dirty.insert(Key::Lead(lead_id));
-        Some(lead)
+        self.leads.update(&lead_id, |lead| {
+            lead.closed = true;
+            *lead
+        })
     }
 
     fn lead_won(&mut self, e: &LeadWon, at: Timestamp, month: Month) {
@@ -205,18 +182,14 @@ impl Fold<'_> {
 
     // ---- customers ----
 
-    fn customer_mut(&mut self, customer_id: Uuid) -> &mut CustomerMemory {
-        self.dirty.insert(Key::Customer(customer_id));
-        self.model.customers.entry(customer_id).or_default()
+    fn is_registered(&self, customer_id: Uuid) -> bool {
+        self.customers
+            .get(&customer_id)
+            .is_some_and(|c| c.registered)
     }
 
     fn customer_registered(&mut self, e: &CustomerRegistered, month: Month) {
-        if self
-            .model
-            .customers
-            .get(&e.customer_id)
-            .is_some_and(|c| c.registered)
-        {
+        if self.is_registered(e.customer_id) {
             return;
         }
         let mut fields = 0;
@@ -231,12 +204,14 @@ impl Fold<'_> {
                 fields |= field.bit();
             }
         }
-        let customer = self.customer_mut(e.customer_id);
-        customer.registered = true;
-        customer.active = true;
-        customer.source = e.source;
-        customer.profile_fields = fields;
-        let filled = customer.filled_fields();
+        // An order may have created the record before the registration was seen.
+        let filled = self.customers.upsert(e.customer_id, |customer| {
+            customer.registered = true;
+            customer.active = true;
+            customer.source = e.source;
+            customer.profile_fields = fields;
+            customer.filled_fields()
+        });
         self.both(month, |b| {
             inc(&mut b.customers_registered);
             b.profile_fields_delta = b.profile_fields_delta.saturating_add(filled);
@@ -251,43 +226,46 @@ impl Fold<'_> {
         month: Month,
         change: impl FnOnce(&mut u8),
     ) {
-        if !self
-            .model
-            .customers
-            .get(&customer_id)
-            .is_some_and(|c| c.registered)
-        {
+        if !self.is_registered(customer_id) {
             return;
         }
-        let customer = self.customer_mut(customer_id);
-        let before = customer.active_fields();
-        change(&mut customer.profile_fields);
-        let delta = customer.active_fields() - before;
-        if customer.last_profile_change_at.is_none_or(|last| at > last) {
-            customer.last_profile_change_at = Some(at);
-        }
-        let first_in_month = customer.active && customer.months_updated.insert(month);
+        let changed = self.customers.update(&customer_id, |customer| {
+            let before = customer.active_fields();
+            change(&mut customer.profile_fields);
+            let delta = customer.active_fields() - before;
+            if customer.last_profile_change_at.is_none_or(|last| at > last) {
+                customer.last_profile_change_at = Some(at);
+            }
+            let first_in_month = customer.active && customer.months_updated.insert(month);
+            (delta, first_in_month)
+        });
+        let Some((delta, first_in_month)) = changed else {
+            return;
+        };
         if delta != 0 {
             self.both(month, |b| {
                 b.profile_fields_delta = b.profile_fields_delta.saturating_add(delta);
             });
         }
         if first_in_month {
-            inc(&mut self.month_bucket(month).profiles_updated);
+            self.months.upsert(month, |b| inc(&mut b.profiles_updated));
         }
     }
 
     /// Churn (`active == false`) or reactivation of a registered customer.
     fn customer_activity(&mut self, customer_id: Uuid, month: Month, active: bool) {
-        let Some(customer) = self.model.customers.get(&customer_id) else {
+        let Some(customer) = self.customers.get(&customer_id) else {
             return;
         };
         if !customer.registered || customer.active == active {
             return;
         }
-        let customer = self.customer_mut(customer_id);
-        customer.active = active;
-        let filled = customer.filled_fields();
+        let Some(filled) = self.customers.update(&customer_id, |customer| {
+            customer.active = active;
+            customer.filled_fields()
+        }) else {
+            return;
+        };
         self.both(month, |b| {
             if active {
                 inc(&mut b.customers_reactivated);
@@ -322,17 +300,16 @@ impl Fold<'_> {
     // ---- orders ----
 
     fn order_placed(&mut self, e: &OrderPlaced, month: Month) {
-        if self.model.orders.contains_key(&e.order_id) {
+        if self.orders.contains_key(&e.order_id) {
             return;
         }
         let currency = e.amount.currency;
         let source = e
             .lead_id
-            .and_then(|id| self.model.leads.get(&id))
+            .and_then(|id| self.leads.get(&id))
             .map(|lead| lead.source)
             .or_else(|| {
-                self.model
-                    .customers
+                self.customers
                     .get(&e.customer_id)
                     .filter(|c| c.registered)
                     .and_then(|c| c.source)
@@ -351,24 +328,26 @@ impl Fold<'_> {
             source,
             cancelled: false,
         };
-        self.model.orders.insert(e.order_id, order);
-        self.dirty.insert(Key::Order(e.order_id));
+        self.orders.insert(e.order_id, order);
         let sales = order.sales();
         self.both(month, |b| add_order(b, &order, sales, Sign::Plus));
         self.customer_orders(order.customer_id, month, currency, Sign::Plus);
     }
 
     fn order_refunded(&mut self, e: &OrderRefunded) {
-        let Some(order) = self.model.orders.get_mut(&e.order_id) else {
+        let Some(order) = self.orders.get(&e.order_id) else {
             return;
         };
         if order.cancelled || order.currency != e.amount.currency {
             return;
         }
         let amount = i128::from(e.amount.amount_minor);
-        order.refunded = order.refunded.saturating_add(amount);
-        let order = *order;
-        self.dirty.insert(Key::Order(e.order_id));
+        let Some(order) = self.orders.update(&e.order_id, |order| {
+            order.refunded = order.refunded.saturating_add(amount);
+            *order
+        }) else {
+            return;
+        };
         let refund = Sales {
             refunds: amount,
             ..Sales::default()
@@ -379,76 +358,83 @@ impl Fold<'_> {
     }
 
     fn order_cancelled(&mut self, e: &OrderCancelled) {
-        let Some(order) = self.model.orders.get_mut(&e.order_id) else {
-            return;
-        };
-        if order.cancelled {
+        if self.orders.get(&e.order_id).is_none_or(|o| o.cancelled) {
             return;
         }
-        let sales = order.sales();
-        order.cancelled = true;
-        let order = *order;
-        self.dirty.insert(Key::Order(e.order_id));
+        // The sales it counted for while not cancelled, taken back below.
+        let Some((order, sales)) = self.orders.update(&e.order_id, |order| {
+            let sales = order.sales();
+            order.cancelled = true;
+            (*order, sales)
+        }) else {
+            return;
+        };
         self.both(order.month, |b| add_order(b, &order, sales, Sign::Minus));
         self.customer_orders(order.customer_id, order.month, order.currency, Sign::Minus);
     }
 
     /// One more (or one less) order of the customer in `month` and `currency`: updates the
-    /// distinct-customer counters whose thresholds it crosses.
+    /// distinct-customer counters whose thresholds it crosses. Orders name customers by id, so
+    /// this creates the customer's record when its registration was not seen.
     fn customer_orders(&mut self, customer_id: Uuid, month: Month, currency: Currency, sign: Sign) {
-        let customer = self.customer_mut(customer_id);
-        let before = OrderTallies::of(customer, month, currency);
-        let months = &mut customer.order_counts;
-        let in_month = months.entry(month).or_default();
-        let count = in_month.entry(currency).or_default();
-        *count = match sign {
-            Sign::Plus => count.saturating_add(1),
-            Sign::Minus => count.saturating_sub(1),
-        };
-        if *count == 0 {
-            in_month.remove(&currency);
-        }
-        if in_month.is_empty() {
-            months.remove(&month);
-        }
-        let after = OrderTallies::of(customer, month, currency);
+        let (before, after) = self.customers.upsert(customer_id, |customer| {
+            let before = OrderTallies::of(customer, month, currency);
+            let months = &mut customer.order_counts;
+            let in_month = months.entry(month).or_default();
+            let count = in_month.entry(currency).or_default();
+            *count = match sign {
+                Sign::Plus => count.saturating_add(1),
+                Sign::Minus => count.saturating_sub(1),
+            };
+            if *count == 0 {
+                in_month.remove(&currency);
+            }
+            if in_month.is_empty() {
+                months.remove(&month);
+            }
+            (before, OrderTallies::of(customer, month, currency))
+        });
 
-        let month_bucket = self.month_bucket(month);
-        add_signed(
-            &mut month_bucket.customers_with_orders,
-            crossed(before.month_any, after.month_any, 1),
-        );
-        add_signed(
-            &mut month_bucket.customers_with_repeat_orders,
-            crossed(before.month_any, after.month_any, 2),
-        );
-        add_signed(
-            &mut currency_totals(month_bucket, currency).customers_with_orders,
-            crossed(before.month_currency, after.month_currency, 1),
-        );
+        self.months.upsert(month, |b| {
+            add_signed(
+                &mut b.customers_with_orders,
+                crossed(before.month_any, after.month_any, 1),
+            );
+            add_signed(
+                &mut b.customers_with_repeat_orders,
+                crossed(before.month_any, after.month_any, 2),
+            );
+            add_signed(
+                &mut currency_totals(b, currency).customers_with_orders,
+                crossed(before.month_currency, after.month_currency, 1),
+            );
+        });
 
-        let all = self.all_bucket();
-        add_signed(
-            &mut all.customers_with_orders,
-            crossed(before.total_any, after.total_any, 1),
-        );
-        add_signed(
-            &mut all.customers_with_repeat_orders,
-            crossed(before.total_any, after.total_any, 2),
-        );
-        let totals = currency_totals(all, currency);
-        let first_buyer = crossed(before.total_currency, after.total_currency, 1);
-        add_signed(&mut totals.customers_with_orders, first_buyer);
-        add_signed(&mut totals.first_order_customers, first_buyer);
+        self.all.update(|all| {
+            add_signed(
+                &mut all.customers_with_orders,
+                crossed(before.total_any, after.total_any, 1),
+            );
+            add_signed(
+                &mut all.customers_with_repeat_orders,
+                crossed(before.total_any, after.total_any, 2),
+            );
+            let totals = currency_totals(all, currency);
+            let first_buyer = crossed(before.total_currency, after.total_currency, 1);
+            add_signed(&mut totals.customers_with_orders, first_buyer);
+            add_signed(&mut totals.first_order_customers, first_buyer);
+        });
 
         if before.first_month != after.first_month {
-            if let Some(old) = before.first_month {
-                let totals = currency_totals(self.month_bucket(old), currency);
-                add_signed(&mut totals.first_order_customers, -1);
-            }
-            if let Some(new) = after.first_month {
-                let totals = currency_totals(self.month_bucket(new), currency);
-                add_signed(&mut totals.first_order_customers, 1);
+            for (first_month, delta) in [(before.first_month, -1), (after.first_month, 1)] {
+                if let Some(first_month) = first_month {
+                    self.months.upsert(first_month, |b| {
+                        add_signed(
+                            &mut currency_totals(b, currency).first_order_customers,
+                            delta,
+                        );
+                    });
+                }
             }
         }
     }
@@ -456,10 +442,10 @@ impl Fold<'_> {
     // ---- tickets ----
 
     fn ticket_opened(&mut self, e: &TicketOpened, at: Timestamp, month: Month) {
-        if self.model.tickets.contains_key(&e.ticket_id) {
+        if self.tickets.contains_key(&e.ticket_id) {
             return;
         }
-        self.model.tickets.insert(
+        self.tickets.insert(
             e.ticket_id,
             TicketMemory {
                 opened_at: at,
@@ -468,7 +454,6 @@ impl Fold<'_> {
                 resolution: None,
             },
         );
-        self.dirty.insert(Key::Ticket(e.ticket_id));
         let complaint = e.category == TicketCategory::Complaint;
         self.both(month, |b| {
             inc(&mut b.tickets_opened);
@@ -480,7 +465,7 @@ impl Fold<'_> {
     }
 
     fn ticket_responded(&mut self, ticket_id: Uuid, at: Timestamp, month: Month) {
-        let Some(ticket) = self.model.tickets.get_mut(&ticket_id) else {
+        let Some(ticket) = self.tickets.get(&ticket_id) else {
             return;
         };
         if ticket.first_response.is_some() {
@@ -490,9 +475,9 @@ impl Fold<'_> {
             micros: duration_micros(ticket.opened_at, at),
             month,
         };
-        ticket.first_response = Some(duration);
-        self.dirty.insert(Key::Ticket(ticket_id));
-        self.model.durations.first_response.insert(duration);
+        self.tickets
+            .update(&ticket_id, |t| t.first_response = Some(duration));
+        self.durations.first_response.insert(duration);
         self.both(month, |b| {
             inc(&mut b.first_responses);
             b.first_response_micros = b
@@ -502,7 +487,7 @@ impl Fold<'_> {
     }
 
     fn ticket_resolved(&mut self, ticket_id: Uuid, at: Timestamp, month: Month) {
-        let Some(ticket) = self.model.tickets.get_mut(&ticket_id) else {
+        let Some(ticket) = self.tickets.get(&ticket_id) else {
             return;
         };
         if ticket.resolution.is_none() {
@@ -510,9 +495,9 @@ impl Fold<'_> {
                 micros: duration_micros(ticket.opened_at, at),
                 month,
             };
-            ticket.resolution = Some(duration);
-            self.dirty.insert(Key::Ticket(ticket_id));
-            self.model.durations.resolution.insert(duration);
+            self.tickets
+                .update(&ticket_id, |t| t.resolution = Some(duration));
+            self.durations.resolution.insert(duration);
             self.both(month, |b| {
                 inc(&mut b.resolutions);
                 b.resolution_micros = b
@@ -525,14 +510,15 @@ impl Fold<'_> {
 
     /// The ticket enters (`true`: reopened) or leaves (resolved, closed) the backlog.
     fn ticket_backlog(&mut self, ticket_id: Uuid, month: Month, in_backlog: bool) {
-        let Some(ticket) = self.model.tickets.get_mut(&ticket_id) else {
-            return;
-        };
-        if ticket.in_backlog == in_backlog {
+        if self
+            .tickets
+            .get(&ticket_id)
+            .is_none_or(|t| t.in_backlog == in_backlog)
+        {
             return;
         }
-        ticket.in_backlog = in_backlog;
-        self.dirty.insert(Key::Ticket(ticket_id));
+        self.tickets
+            .update(&ticket_id, |t| t.in_backlog = in_backlog);
         let delta = if in_backlog { 1 } else { -1 };
         self.both(month, |b| {
             b.backlog_delta = b.backlog_delta.saturating_add(delta);

@@ -88,20 +88,31 @@
 //!
 //! # Store
 //!
-//! See [`store`] for the key layout. Rebuilding twice from the same events gives
-//! byte-identical stores, and a model restored from its store equals the one that wrote it.
+//! The model keeps its state in the projection SDK's tables (`crm_projector::table`), one
+//! stored row per key `<table>/<key bytes>`, rows in the projection stores' record codec
+//! (`STORE_FORMAT` 1; a store of another format is rebuilt from the log):
+//!
+//! | table | key bytes (after `<table>/`) | row |
+//! | --- | --- | --- |
+//! | `meta` | none (one row) | the newest `occurred_at` |
+//! | `all` | none (one row) | the all-time bucket |
+//! | `months` | year (i32 big-endian, sign bit flipped), month (1 byte) | a month's bucket |
+//! | `leads` | lead id (16 bytes) | lead memory |
+//! | `customers` | customer id | customer memory |
+//! | `orders` | order id | order memory |
+//! | `tickets` | ticket id | ticket memory |
+//!
+//! Rows are never deleted. The ticket-duration index is not stored: it is rebuilt from
+//! `tickets` on restore. Rebuilding twice from the same events gives byte-identical stores,
+//! and a model restored from its store equals the one that wrote it.
 
 mod fold;
 mod model;
 mod query;
-pub mod store;
 
-use std::collections::BTreeSet;
-
-use crm_projector::{Change, EventEnvelope, Projection, QueryError};
+use crm_projector::{EventEnvelope, QueryError, ReadModel, StoredTable};
 
 pub use query::{Period, PROFILE_UPDATE_WINDOW_DAYS};
-pub use store::{RestoreError, STORE_FORMAT_VERSION};
 
 /// The projection's stable name (store directory, durable consumer).
 pub const NAME: &str = "kpis";
@@ -110,19 +121,10 @@ pub const QUERY_KPI_GET: &str = "kpi.get";
 
 /// The KPI read model. Two values are equal when their read models are, whatever changes
 /// each still has to drain.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KpiProjection {
     model: model::Model,
-    dirty: BTreeSet<store::Key>,
 }
-
-impl PartialEq for KpiProjection {
-    fn eq(&self, other: &KpiProjection) -> bool {
-        self.model == other.model
-    }
-}
-
-impl Eq for KpiProjection {}
 
 impl KpiProjection {
     pub fn new() -> KpiProjection {
@@ -133,43 +135,15 @@ impl KpiProjection {
     pub fn report(&self, period: Period) -> serde_json::Value {
         query::report(&self.model, period)
     }
-
-    /// Restores from stored entries (what [`Projection::restore`] does). On error the model is
-    /// left as it was.
-    pub fn restore_entries(
-        &mut self,
-        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), RestoreError> {
-        self.model = store::restore(entries)?;
-        self.dirty.clear();
-        Ok(())
-    }
 }
 
-impl Projection for KpiProjection {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl ReadModel for KpiProjection {
+    const NAME: &'static str = NAME;
+    const QUERIES: &'static [&'static str] = &[QUERY_KPI_GET];
+    const STORE_FORMAT: u32 = 1;
 
     fn apply(&mut self, event: &EventEnvelope) {
-        fold::Fold {
-            model: &mut self.model,
-            dirty: &mut self.dirty,
-        }
-        .apply(event);
-    }
-
-    fn drain_changes(&mut self) -> Vec<Change> {
-        store::drain(&self.model, &mut self.dirty)
-    }
-
-    type RestoreError = RestoreError;
-
-    fn restore(
-        &mut self,
-        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), RestoreError> {
-        self.restore_entries(entries)
+        self.model.apply(event);
     }
 
     fn query(
@@ -183,7 +157,11 @@ impl Projection for KpiProjection {
         Ok(self.report(query::period_of(request)?))
     }
 
-    fn queries(&self) -> &'static [&'static str] {
-        &[QUERY_KPI_GET]
+    fn tables(&mut self) -> Vec<&mut dyn StoredTable> {
+        self.model.tables()
+    }
+
+    fn restored(&mut self) {
+        self.model.restored();
     }
 }

@@ -1,25 +1,79 @@
-//! The in-memory read model: integer counters per period (one bucket per calendar month and
-//! one for all time) and the per-entity memory the fold needs to attribute later events.
+//! The read model: integer counters per period (one bucket per calendar month and one for
+//! all time) and the per-entity memory the fold needs to attribute later events, kept in the
+//! projection SDK's tables (see the crate docs for the stored layout).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crm_domain::types::{LeadSource, OrderChannel};
 use crm_domain::{Currency, Month, Timestamp};
+use crm_projector::{Single, StoredTable, Table};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Everything the KPIs are computed from. Every field but `durations` is stored; `durations`
-/// is an index derived from `tickets` and rebuilt on restore.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Everything the KPIs are computed from. Every field but `durations` is a stored table;
+/// `durations` is an index derived from `tickets` and rebuilt on restore.
+#[derive(Debug, Clone)]
 pub(crate) struct Model {
-    pub meta: Meta,
-    pub all: Bucket,
-    pub months: BTreeMap<Month, Bucket>,
-    pub leads: BTreeMap<Uuid, LeadMemory>,
-    pub customers: BTreeMap<Uuid, CustomerMemory>,
-    pub orders: BTreeMap<Uuid, OrderMemory>,
-    pub tickets: BTreeMap<Uuid, TicketMemory>,
+    pub meta: Single<Meta>,
+    pub all: Single<Bucket>,
+    pub months: Table<Month, Bucket>,
+    pub leads: Table<Uuid, LeadMemory>,
+    pub customers: Table<Uuid, CustomerMemory>,
+    pub orders: Table<Uuid, OrderMemory>,
+    pub tickets: Table<Uuid, TicketMemory>,
     pub durations: Durations,
+}
+
+impl Default for Model {
+    fn default() -> Model {
+        Model {
+            meta: Single::new("meta"),
+            all: Single::new("all"),
+            months: Table::new("months"),
+            leads: Table::new("leads"),
+            customers: Table::new("customers"),
+            orders: Table::new("orders"),
+            tickets: Table::new("tickets"),
+            durations: Durations::default(),
+        }
+    }
+}
+
+/// Equal when the rows are: `Single`'s own equality also compares whether it still has a
+/// change to drain, which `Table`'s does not, and a model's value must not depend on that.
+impl PartialEq for Model {
+    fn eq(&self, other: &Model) -> bool {
+        self.meta.get() == other.meta.get()
+            && self.all.get() == other.all.get()
+            && self.months == other.months
+            && self.leads == other.leads
+            && self.customers == other.customers
+            && self.orders == other.orders
+            && self.tickets == other.tickets
+            && self.durations == other.durations
+    }
+}
+
+impl Eq for Model {}
+
+impl Model {
+    /// The stored tables (not the derived `durations`).
+    pub fn tables(&mut self) -> Vec<&mut dyn StoredTable> {
+        vec![
+            &mut self.meta,
+            &mut self.all,
+            &mut self.months,
+            &mut self.leads,
+            &mut self.customers,
+            &mut self.orders,
+            &mut self.tickets,
+        ]
+    }
+
+    /// Rebuilds what is derived from the tables (after a restore).
+    pub fn restored(&mut self) {
+        self.durations = Durations::of_tickets(self.tickets.values());
+    }
 }
 
 /// Facts about the whole event history.
@@ -255,9 +309,9 @@ impl DurationIndex {
 
 impl Durations {
     /// Rebuilds the index from the ticket memory (after a restore).
-    pub fn of_tickets(tickets: &BTreeMap<Uuid, TicketMemory>) -> Durations {
+    pub fn of_tickets<'a>(tickets: impl Iterator<Item = &'a TicketMemory>) -> Durations {
         let mut durations = Durations::default();
-        for ticket in tickets.values() {
+        for ticket in tickets {
             if let Some(d) = ticket.first_response {
                 durations.first_response.insert(d);
             }

@@ -101,7 +101,7 @@ impl<'a> View<'a> {
     }
 
     fn all_time(model: &'a Model) -> View<'a> {
-        let all = &model.all;
+        let all = model.all.get();
         let mut customer_months: BTreeMap<Currency, u64> = BTreeMap::new();
         for bucket in model.months.values() {
             for (currency, totals) in &bucket.currencies {
@@ -116,7 +116,7 @@ impl<'a> View<'a> {
             .filter(|(_, t)| t.sales.orders > 0)
             .map(|(c, t)| (*c, (t.sales.net(), t.customers_with_orders, t.sales.orders)))
             .collect();
-        let newest = model.meta.newest_at;
+        let newest = model.meta.get().newest_at;
         let profiles_updated = newest.map_or(0, |newest| {
             let after = newest.saturating_add_micros(-PROFILE_UPDATE_WINDOW_DAYS * MICROS_PER_DAY);
             model
@@ -409,7 +409,7 @@ fn active_delta(b: &Bucket) -> i128 {
 
 /// Sum over every month up to the newest event's of the active customers at its start.
 fn pooled_active_customer_months(model: &Model) -> i128 {
-    let Some(last) = model.meta.newest_at.map(Timestamp::month) else {
+    let Some(last) = model.meta.get().newest_at.map(Timestamp::month) else {
         return 0;
     };
     let mut running = 0i128;

@@ -796,17 +796,90 @@ fn odd_event_sequences_change_nothing_and_never_panic() {
     assert_eq!(store.restore(), projection);
 }
 
+/// The stored key of a row: the table's name, `/`, the key's bytes.
+fn stored_key(table: &str, key: &[u8]) -> Vec<u8> {
+    [table.as_bytes(), b"/", key].concat()
+}
+
+/// A month key: the year big-endian with its sign bit flipped (so years sort), the month.
+fn month_key(month: crm_domain::Month) -> Vec<u8> {
+    let mut key = ((month.year as u32) ^ 0x8000_0000).to_be_bytes().to_vec();
+    key.push(month.month);
+    key
+}
+
+#[test]
+fn the_store_keeps_one_row_per_table_key_in_key_order() {
+    let far_past = Timestamp::from_micros(i64::MIN);
+    let newest = ts("2026-11-02T10:00:00Z");
+    let mut log = Log::new();
+    log.at("2026-11-01T10:00:00Z", lead_created(id(1), LeadSource::Web))
+        .at("2026-10-01T10:00:00Z", registered(id(2), None, None))
+        .add(far_past, interaction(id(2), 1))
+        .at(
+            "2026-11-02T09:00:00Z",
+            order_placed(id(3), id(2), eur(100), OrderChannel::Online),
+        )
+        .add(
+            newest,
+            ticket_opened(id(4), id(2), TicketCategory::Question),
+        );
+    let mut projection = log.projection();
+    let mut store = Store::default();
+    store.take_changes(&mut projection);
+    let month = |text| crm_domain::Month::parse(text).expect("YYYY-MM");
+
+    let keys: Vec<_> = store.entries.keys().cloned().collect();
+    let expected = vec![
+        stored_key("all", b""),
+        stored_key("customers", id(2).as_bytes()),
+        stored_key("leads", id(1).as_bytes()),
+        stored_key("meta", b""),
+        stored_key("months", &month_key(far_past.month())),
+        stored_key("months", &month_key(month("2026-10"))),
+        stored_key("months", &month_key(month("2026-11"))),
+        stored_key("orders", id(3).as_bytes()),
+        stored_key("tickets", id(4).as_bytes()),
+    ];
+    assert_eq!(keys, expected);
+    // The meta row is the record codec's `Option<i64>`: a tag byte, then little-endian micros.
+    let mut meta = vec![1];
+    meta.extend_from_slice(&newest.as_micros().to_le_bytes());
+    assert_eq!(store.entries[&stored_key("meta", b"")], meta);
+
+    // Nothing changed since: nothing to store; a restored model stores nothing either.
+    assert_eq!(projection.drain_changes(), vec![]);
+    let mut restored = store.restore();
+    assert_eq!(restored, projection);
+    assert_eq!(restored.drain_changes(), vec![]);
+}
+
 #[test]
 fn restoring_a_corrupt_store_fails_loudly() {
-    let mut projection = KpiProjection::new();
-    let mut entries = vec![(vec![0x01], vec![1, 2, 3])].into_iter();
-    let error = projection
-        .restore(&mut entries)
-        .expect_err("garbage does not restore");
-    assert!(
-        matches!(error, crm_proj_kpis::RestoreError::Decode { .. }),
-        "{error}"
-    );
-    let mut entries = vec![(vec![0x42], vec![1])].into_iter();
-    assert!(projection.restore(&mut entries).is_err());
+    use crm_projector::TableError;
+
+    let restore = |key: Vec<u8>, value: Vec<u8>| {
+        KpiProjection::new()
+            .restore(&mut std::iter::once((key, value)))
+            .expect_err("a damaged store does not restore")
+    };
+    let error = restore(stored_key("all", b""), vec![1, 2, 3]);
+    assert!(matches!(error, TableError::Decode { .. }), "{error}");
+    // A valid meta row (`newest_at: None`) with a byte too many.
+    let error = restore(stored_key("meta", b""), vec![0, 0]);
+    assert!(matches!(error, TableError::Decode { .. }), "{error}");
+    // Keys of the format before tables (a prefix byte) belong to no table.
+    let error = restore(vec![0x01], vec![1]);
+    assert!(matches!(error, TableError::UnknownTable(_)), "{error}");
+    let error = restore(stored_key("funnel", b""), vec![1]);
+    assert!(matches!(error, TableError::UnknownTable(_)), "{error}");
+    for key in [
+        stored_key("meta", b"x"),
+        stored_key("months", &[0x80, 0, 0x07, 0xea, 13]),
+        stored_key("months", &[0x80, 0, 0x07, 0xea]),
+        stored_key("leads", &[1, 2]),
+    ] {
+        let error = restore(key, vec![1]);
+        assert!(matches!(error, TableError::BadKey { .. }), "{error}");
+    }
 }

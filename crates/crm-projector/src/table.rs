@@ -306,12 +306,21 @@ impl<K: TableKey, V: Serialize + DeserializeOwned + Send + Sync> StoredTable for
 }
 
 /// One row (totals, metadata), present from the start with its default value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Single<V> {
     name: &'static str,
     row: V,
     dirty: bool,
 }
+
+/// Equal when their rows are (what is not yet drained does not matter), like [`Table`].
+impl<V: PartialEq> PartialEq for Single<V> {
+    fn eq(&self, other: &Single<V>) -> bool {
+        self.name == other.name && self.row == other.row
+    }
+}
+
+impl<V: Eq> Eq for Single<V> {}
 
 impl<V: Default> Single<V> {
     pub fn new(name: &'static str) -> Single<V> {
