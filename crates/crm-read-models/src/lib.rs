@@ -9,6 +9,7 @@ pub static ALL: &[&dyn ReadModelKind] = &[
     &Kind::<crm_proj_customers::CustomersProjection>::NEW,
     &Kind::<crm_proj_funnel::FunnelProjection>::NEW,
     &Kind::<crm_proj_kpis::KpiProjection>::NEW,
+    &Kind::<crm_proj_tickets::TicketsProjection>::NEW,
 ];
 
 /// A name that is no read model's.
