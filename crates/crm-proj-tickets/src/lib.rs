@@ -29,9 +29,11 @@ use crm_domain::event::TicketEvent as E;
 use crm_domain::time::MICROS_PER_MINUTE;
 use crm_domain::types::{TicketCategory, TicketChannel, TicketPriority, TicketStatus};
 use crm_domain::{AggregateEvent, Month, Timestamp};
-use crm_projector::{EventEnvelope, QueryError, ReadModel, StoredTable, Table};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use crm_projector::{
+    parse_request as parse, EventEnvelope, QueryError, ReadModel, StoredTable, Table,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 /// Tickets per page without a `limit`; a larger `limit` than the maximum is served as it.
@@ -188,18 +190,6 @@ struct ListRequest {
 struct StatsRequest {
     as_of: Option<Timestamp>,
     first_response_targets_minutes: Option<BTreeMap<TicketPriority, u64>>,
-}
-
-/// Reads a request: an object (null reads as `{}`); an unknown field or a bad value is
-/// `Malformed`, but for the runtime's envelope (`min_position`, `timeout_ms`), read there.
-fn parse<T: DeserializeOwned>(request: &Value) -> Result<T, QueryError> {
-    let mut fields = match request {
-        Value::Null => Map::new(),
-        Value::Object(fields) => fields.clone(),
-        _ => return Err(malformed("the request must be a JSON object")),
-    };
-    fields.retain(|name, _| name != "min_position" && name != "timeout_ms");
-    T::deserialize(Value::Object(fields)).map_err(malformed)
 }
 
 fn malformed(message: impl ToString) -> QueryError {

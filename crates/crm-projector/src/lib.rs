@@ -21,7 +21,7 @@ pub use catalogue::{position_at, Kind, ReadModelKind, ReplayAnswer, ReplayError}
 pub use error::{ProjectorError, RebuildRefused};
 pub use projection::{Change, EventEnvelope, Projection, QueryError};
 pub use query::{serve_queries, QueryTarget};
-pub use read_model::ReadModel;
+pub use read_model::{parse_request, ReadModel};
 pub use rebuild::{rebuild_into, RebuildReport};
 pub use runtime::{
     Applied, Projector, ProjectorConfig, ProjectorHandle, ProjectorState, ProjectorStatus,

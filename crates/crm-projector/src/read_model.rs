@@ -2,6 +2,8 @@
 //! rows and its tables (`table.rs`), and writes its fold and its queries; draining, restoring
 //! and the rest of [`Projection`] come with it.
 
+use serde::de::DeserializeOwned;
+
 use crate::projection::{Change, EventEnvelope, Projection, QueryError};
 use crate::table::{drain_tables, restore_tables, StoredTable, TableError};
 
@@ -76,4 +78,22 @@ impl<M: ReadModel> Projection for M {
     fn queries(&self) -> &'static [&'static str] {
         M::QUERIES
     }
+}
+
+/// Reads a query's body into the model's request type: `null` reads as `{}`, anything but an
+/// object is `Malformed`, and so is what `T` refuses (a bad value; an unknown field when `T`
+/// denies them). The runtime has already taken out its own fields (`min_position`,
+/// `timeout_ms`).
+pub fn parse_request<T: DeserializeOwned>(request: &serde_json::Value) -> Result<T, QueryError> {
+    let empty = serde_json::Value::Object(serde_json::Map::new());
+    let request = match request {
+        serde_json::Value::Null => &empty,
+        serde_json::Value::Object(_) => request,
+        _ => {
+            return Err(QueryError::Malformed(
+                "the request must be a JSON object".into(),
+            ))
+        }
+    };
+    T::deserialize(request).map_err(|e| QueryError::Malformed(e.to_string()))
 }

@@ -92,6 +92,12 @@ impl QueryEnvelope {
             min_position: number("min_position")?,
             timeout_ms: number("timeout_ms")?,
         };
+        // The read model sees only its own fields.
+        let mut body = body;
+        if let Value::Object(fields) = &mut body {
+            fields.remove("min_position");
+            fields.remove("timeout_ms");
+        }
         Ok((envelope, body))
     }
 
@@ -340,7 +346,7 @@ mod tests {
             QueryEnvelope::parse(br#"{"min_position":7,"timeout_ms":null,"id":1}"#).unwrap();
         assert_eq!(envelope.min_position, Some(7));
         assert_eq!(envelope.timeout_ms(), QUERY_TIMEOUT_MS_DEFAULT);
-        assert_eq!(body["id"], 1);
+        assert_eq!(body, json!({"id": 1}), "the model sees only its own fields");
         let (envelope, _) = QueryEnvelope::parse(br#"{"timeout_ms":999999999}"#).unwrap();
         assert_eq!(envelope.timeout_ms(), QUERY_TIMEOUT_MS_MAX);
         let refused = |payload: &[u8]| QueryEnvelope::parse(payload).unwrap_err();
