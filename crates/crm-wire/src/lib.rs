@@ -3,6 +3,7 @@
 //! Both the service and Rust clients use this crate, so they cannot drift apart.
 
 mod codec;
+pub mod discovery;
 mod headers;
 mod log_api;
 pub mod query;
