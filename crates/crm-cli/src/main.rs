@@ -1,14 +1,17 @@
 //! `crm`: the CRM backend's one binary. `crm serve` runs the command service, the tailer, the
 //! log read API, the projectors and their queries in one process (starting a local nats-server
 //! when no URL is given); `crm project` runs one projector alone; `crm rebuild` rebuilds a
-//! stopped read model; `crm verify` checks a stopped log.
+//! stopped read model; `crm verify` checks a stopped log; `crm export` writes the log as JSON
+//! Lines.
 //!
 //! Output: stdout carries only what operators and scripts read (the readiness lines, the NATS
 //! URL of a local server, verify and rebuild reports); logs go to stderr through `tracing`.
 
+mod export;
 mod local_nats;
 mod logging;
 mod nats_opts;
+mod progress;
 mod projections;
 
 use std::path::{Path, PathBuf};
@@ -77,6 +80,9 @@ enum Commands {
     /// Rebuild a read model from the log into a new store, then swap it in (the projector
     /// must not be running). Reads the log over NATS with --nats-url, else the local log.
     Rebuild(ProjectArgs),
+    /// Write the event log as JSON Lines, one event per line, from a stopped log
+    /// (--data-dir) or a running service (--nats-url). Exit status 2 on any failure.
+    Export(export::ExportArgs),
 }
 
 /// The size limits of the log. `crm serve` stores records up to them; every other reader of
@@ -189,6 +195,7 @@ fn main() -> anyhow::Result<()> {
         Commands::Verify(args) => verify(&args),
         Commands::Project(args) => runtime.block_on(project(args)),
         Commands::Rebuild(args) => runtime.block_on(rebuild(args)),
+        Commands::Export(args) => export::run(args, &runtime),
     }
 }
 
