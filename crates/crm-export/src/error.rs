@@ -34,6 +34,9 @@ pub enum ExportError {
     /// The log ended before the head it reported (it never shrinks: something is wrong).
     #[error("the log ended at position {at}, before its head {head}")]
     Truncated { at: u64, head: u64 },
+    /// The thread that reads the local log could not start, or stopped by a panic.
+    #[error("the log reader thread failed: {0}")]
+    Reader(String),
     /// Writing the output failed (a closed pipe, a full disk).
     #[error("writing the output: {0}")]
     Write(#[source] std::io::Error),

@@ -126,9 +126,10 @@ impl Plan {
         Ok(())
     }
 
-    /// The range against the log's `head` at the start of the export: from `from` (default
-    /// 1) to `to` (default the head). A `to` beyond the head is cut to the head, so the export
-    /// never waits for events that do not exist yet; a `from` beyond it gives an empty plan.
+    /// The range against the log's `head` at the start of the export: from `from` (by default
+    /// position 1) to `to` (by default the head). A `to` beyond the head is cut to the head, so
+    /// the export never waits for events that do not exist yet; a `from` beyond it gives an
+    /// empty plan.
     pub fn new(from: Option<u64>, to: Option<u64>, head: u64) -> Result<Plan, ExportError> {
         Plan::check(from, to)?;
         Ok(Plan {

@@ -44,7 +44,7 @@ impl Rfc3339 {
         let mut len = 19;
         if fraction != 0 {
             bytes[19] = b'.';
-            if fraction % 1000 == 0 {
+            if fraction.is_multiple_of(1000) {
                 digits(&mut bytes[20..23], fraction / 1000);
                 len = 23;
             } else {
