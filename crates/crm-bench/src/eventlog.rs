@@ -580,7 +580,7 @@ fn scan_raw(
     Ok((started.elapsed(), events, bytes))
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()

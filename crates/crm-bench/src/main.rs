@@ -6,6 +6,7 @@
 mod commands;
 mod cpu;
 mod eventlog;
+mod export;
 mod projections;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ enum Command {
     Commands(commands::Args),
     /// Read-model rebuilds next to raw scan + decode; command -> read-model visibility.
     Projections(projections::Args),
+    /// `crm export` into a sink next to `EventLog::read_all` of the same log.
+    Export(export::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,5 +43,6 @@ fn main() -> anyhow::Result<()> {
         Command::Eventlog(args) => eventlog::run(args),
         Command::Commands(args) => commands::run(args),
         Command::Projections(args) => projections::run(args),
+        Command::Export(args) => export::run(args),
     }
 }

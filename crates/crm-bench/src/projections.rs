@@ -196,7 +196,7 @@ fn unit_events(n: u64) -> Vec<(String, Vec<Event>)> {
     ]
 }
 
-async fn fill_log(log: &EventLog, events: u64) -> anyhow::Result<()> {
+pub(crate) async fn fill_log(log: &EventLog, events: u64) -> anyhow::Result<()> {
     let units = events.div_ceil(13);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();

@@ -1,14 +1,17 @@
 //! `crm`: the CRM backend's one binary. `crm serve` runs the command service, the tailer, the
 //! log read API, the projectors and their queries in one process (starting a local nats-server
 //! when no URL is given); `crm project` runs one projector alone; `crm rebuild` rebuilds a
-//! stopped read model; `crm verify` checks a stopped log.
+//! stopped read model; `crm verify` checks a stopped log; `crm export` writes the log as JSON
+//! Lines.
 //!
 //! Output: stdout carries only what operators and scripts read (the readiness lines, the NATS
 //! URL of a local server, verify and rebuild reports); logs go to stderr through `tracing`.
 
+mod export;
 mod local_nats;
 mod logging;
 mod nats_opts;
+mod progress;
 mod projections;
 mod replay;
 
@@ -81,6 +84,9 @@ enum Commands {
     /// Answer one query from a read model as it stood at a position or time of the log,
     /// folded into a scratch store (the live read models are not touched).
     Replay(replay::ReplayArgs),
+    /// Write the event log as JSON Lines, one event per line, from a stopped log
+    /// (--data-dir) or a running service (--nats-url). Exit status 2 on any failure.
+    Export(export::ExportArgs),
 }
 
 /// Input the user must fix (an unknown query, a cut beyond the head, ...): one line on
@@ -208,6 +214,7 @@ fn main() -> anyhow::Result<()> {
             }
             other => other,
         },
+        Commands::Export(args) => export::run(args, &runtime),
     }
 }
 
