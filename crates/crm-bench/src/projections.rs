@@ -372,6 +372,7 @@ async fn visibility(args: &Args) -> anyhow::Result<()> {
         client.clone(),
         log.clone(),
         crm_wire::Subjects::default(),
+        crm_ops::Instance::new(),
         stop_rx.clone(),
     ));
     let mut targets: Vec<Arc<dyn QueryTarget>> = Vec::new();
@@ -394,6 +395,7 @@ async fn visibility(args: &Args) -> anyhow::Result<()> {
         client.clone(),
         crm_wire::Subjects::default(),
         targets,
+        crm_ops::Instance::new(),
         stop_rx.clone(),
     ));
     client.flush().await?;

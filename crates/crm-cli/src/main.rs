@@ -14,8 +14,10 @@ mod nats_opts;
 mod progress;
 mod projections;
 mod replay;
+mod status;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -87,6 +89,12 @@ enum Commands {
     /// Write the event log as JSON Lines, one event per line, from a stopped log
     /// (--data-dir) or a running service (--nats-url). Exit status 2 on any failure.
     Export(export::ExportArgs),
+    /// Every running instance (crm serve, crm project) in one view: the log head, what the
+    /// tailer has published, each read model's state and lag, request counts.
+    Status(status::StatusArgs),
+    /// Exit 0 when the service answers, its log is writable and no read model has failed or
+    /// lags past --lag-max-s; otherwise exit 1 with the reason on one line.
+    Health(status::HealthArgs),
 }
 
 /// Input the user must fix (an unknown query, a cut beyond the head, ...): one line on
@@ -200,7 +208,13 @@ struct VerifyArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    // Long-running processes log what they do; one-shot tools only warnings, so their
+    // progress and results stay readable.
+    let default_level = match cli.command {
+        Commands::Serve(_) | Commands::Project(_) => "info",
+        _ => "warn",
+    };
+    logging::init(cli.log_format, default_level);
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match cli.command {
         Commands::Serve(args) => runtime.block_on(serve(args)),
@@ -215,6 +229,8 @@ fn main() -> anyhow::Result<()> {
             other => other,
         },
         Commands::Export(args) => export::run(args, &runtime),
+        Commands::Status(args) => runtime.block_on(status::status(args)),
+        Commands::Health(args) => runtime.block_on(status::health(args)),
     }
 }
 
@@ -252,6 +268,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shown_url = nats_opts::redact_url(&nats_url);
 
     let subjects = Subjects::new(&args.subject_prefix);
+    let instance = crm_ops::Instance::new();
     let handler = CommandHandler::new(
         log.clone(),
         HandlerConfig {
@@ -269,6 +286,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         handler,
         ServiceConfig {
             in_flight_max: args.in_flight_max,
+            instance: instance.clone(),
             ..ServiceConfig::default()
         },
         stop_commands_rx,
@@ -282,11 +300,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     let mut published = tailer.status();
+    let tailer_status = tailer.status();
     let mut tailer = tokio::spawn(tailer.run(stop_rx.clone()));
     let log_api = tokio::spawn(serve_log_api(
         client.clone(),
         log.clone(),
         subjects.clone(),
+        instance.clone(),
         stop_rx.clone(),
     ));
     let names: Vec<String> = args
@@ -303,10 +323,38 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &subjects,
         &stop_rx,
     )?;
+    let status = {
+        let (instance, log, targets) = (instance.clone(), log.clone(), targets.clone());
+        move || crm_wire::discovery::InstanceStatus {
+            instance: instance.id().to_owned(),
+            role: "serve".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started: instance.started(),
+            log: Some({
+                let tailer = tailer_status.borrow();
+                crm_wire::discovery::LogStatus {
+                    head: log.head(),
+                    published: tailer.published,
+                    writable: !log.is_failed(),
+                    tailer_error: tailer.failed.clone(),
+                }
+            }),
+            read_models: targets.iter().map(|t| t.status()).collect(),
+        }
+    };
+    let discovery = tokio::spawn(crm_ops::serve_discovery(
+        client.clone(),
+        subjects.clone(),
+        instance.clone(),
+        service_description("serve", &names),
+        Arc::new(status),
+        stop_rx.clone(),
+    ));
     let queries = tokio::spawn(serve_queries(
         client.clone(),
         subjects.clone(),
         targets,
+        instance.clone(),
         stop_rx.clone(),
     ));
     // Let the subscriptions reach the server before announcing readiness.
@@ -318,10 +366,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // the ready line.
     let stop_signal = stop_signal()?;
     println!(
-        "crm serve ready: nats {shown_url}, commands on {}",
-        subjects.commands_wildcard()
+        "crm serve ready: nats {shown_url}, commands on {}, instance {}",
+        subjects.commands_wildcard(),
+        instance.id()
     );
-    info!(nats_url = %shown_url, "crm serve ready");
+    info!(nats_url = %shown_url, instance = %instance.id(), "crm serve ready");
 
     // Run until a stop signal; a command service or tailer that ends on its own is a fault
     // that must not go unnoticed (commands unanswered, events unpublished).
@@ -362,6 +411,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), queries).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), discovery).await;
     for (name, task) in [("tailer", tailer), ("log API", log_api)] {
         if task.is_finished() && name == "tailer" && fault.is_some() {
             continue;
@@ -380,6 +430,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Ok(())
         }
         Some(fault) => bail!(fault),
+    }
+}
+
+/// How this process describes itself in `$SRV.INFO`: its role and read models as metadata.
+fn service_description(role: &str, read_models: &[String]) -> crm_ops::ServiceDescription {
+    crm_ops::ServiceDescription {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        description: "Event-sourced CRM backend: commands, the event log and read models over NATS"
+            .to_owned(),
+        metadata: [
+            ("role".to_owned(), role.to_owned()),
+            ("read_models".to_owned(), read_models.join(",")),
+        ]
+        .into(),
     }
 }
 
@@ -423,6 +487,7 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
         record_limits: args.limits.log_config().record_limits(),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let instance = crm_ops::Instance::new();
     let (targets, tasks) = projections::start(
         std::slice::from_ref(&args.name),
         &args.data_dir,
@@ -431,21 +496,46 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
         &subjects,
         &stop_rx,
     )?;
+    let status = {
+        let (instance, targets) = (instance.clone(), targets.clone());
+        move || crm_wire::discovery::InstanceStatus {
+            instance: instance.id().to_owned(),
+            role: "project".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started: instance.started(),
+            log: None,
+            read_models: targets.iter().map(|t| t.status()).collect(),
+        }
+    };
+    let discovery = tokio::spawn(crm_ops::serve_discovery(
+        client.clone(),
+        subjects.clone(),
+        instance.clone(),
+        service_description("project", std::slice::from_ref(&args.name)),
+        Arc::new(status),
+        stop_rx.clone(),
+    ));
     let queries = tokio::spawn(serve_queries(
         client.clone(),
         subjects.clone(),
         targets,
+        instance.clone(),
         stop_rx.clone(),
     ));
     client.flush().await?;
     let stop_signal = stop_signal()?;
-    println!("crm project {} ready", args.name);
+    println!(
+        "crm project {} ready, instance {}",
+        args.name,
+        instance.id()
+    );
     stop_signal.await;
     let _ = stop_tx.send(true);
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), queries).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), discovery).await;
     Ok(())
 }
 

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::builder::{PossibleValue, PossibleValuesParser};
@@ -74,19 +73,27 @@ pub fn start(
     Ok((targets, tasks))
 }
 
-/// Prints progress lines about once a second and at the end.
+/// Progress of a fold over the log (`position` of `head`) on stderr: a bar on a terminal,
+/// plain lines otherwise (see `progress.rs`); the bar is replaced by a summary at the end.
 pub fn progress_lines(what: &'static str, name: &str) -> impl FnMut(u64, u64) + Send + 'static {
-    let name = name.to_owned();
-    let started = Instant::now();
-    let mut last_report = Instant::now();
+    let label = format!("{what} {name}");
+    let mut progress: Option<crate::progress::Progress> = None;
+    let mut finished = false;
     move |position: u64, head: u64| {
-        if last_report.elapsed().as_millis() >= 1000 || position == head {
-            last_report = Instant::now();
-            let rate = position as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            let eta = head.saturating_sub(position) as f64 / rate.max(1.0);
-            eprintln!(
-                "{what} {name}: {position}/{head} events, {rate:.0} events/s, ETA {eta:.0} s"
-            );
+        if finished {
+            return;
+        }
+        let bar = progress.get_or_insert_with(|| crate::progress::Progress::new(&label, head));
+        bar.set(position);
+        if position >= head {
+            finished = true;
+            if let Some(bar) = progress.take() {
+                let seconds = bar.elapsed().as_secs_f64();
+                bar.finish(&format!(
+                    "{label}: {} events in {seconds:.1} s",
+                    crate::thousands(position)
+                ));
+            }
         }
     }
 }

@@ -139,6 +139,7 @@ async fn over_nats_equals_offline_byte_for_byte_even_in_short_pages() {
         client.clone(),
         log.clone(),
         subjects.clone(),
+        crm_service::Instance::new(),
         stop_rx,
     ));
     client.flush().await.unwrap();

@@ -302,10 +302,7 @@ fn list_filters_match_exactly() {
         these(&[2])
     );
     // Explicit nulls are no filter; the envelope's fields are allowed.
-    assert_eq!(
-        filtered(json!({"status": null})),
-        these(&[1, 2, 3, 4])
-    );
+    assert_eq!(filtered(json!({"status": null})), these(&[1, 2, 3, 4]));
     assert_eq!(filtered(Value::Null), these(&[1, 2, 3, 4]));
 }
 

@@ -23,6 +23,8 @@ use crm_wire::{
     reply_bytes_max, service_error_headers, Subjects, HEADER_CONTENT_TYPE, JSON_CONTENT_TYPE,
 };
 
+use crm_ops::{Endpoint, Instance};
+
 use crate::error::RebuildRefused;
 use crate::projection::{Projection, QueryError};
 use crate::runtime::ProjectorHandle;
@@ -72,6 +74,9 @@ enum Route {
     Rebuild(Arc<dyn QueryTarget>),
 }
 
+/// A route and the endpoint that counts its requests.
+type Routed = (Arc<Route>, Arc<Endpoint>);
+
 /// A reply body ready to send, the refusal it carries (for the service error headers) and the
 /// model position it was answered at.
 struct Outgoing {
@@ -97,36 +102,70 @@ impl Outgoing {
     }
 }
 
-/// Serves the queries of `targets` until `shutdown` turns true.
+/// Serves the queries of `targets` until `shutdown` turns true, and each projector's status
+/// and rebuild: on the shared subjects (one instance of the queue group answers) and on this
+/// instance's own (`crm.projector.<name>.status.<id>`, `.rebuild.<id>`). Every endpoint counts
+/// its requests in `instance` (`$SRV.STATS`).
 pub async fn serve_queries(
     client: Client,
     subjects: Subjects,
     targets: Vec<Arc<dyn QueryTarget>>,
+    instance: Instance,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ProjectorError> {
-    let mut streams: Vec<BoxStream<'static, (Arc<Route>, Message)>> = Vec::new();
+    let mut streams: Vec<BoxStream<'static, (Routed, Message)>> = Vec::new();
+    let id = instance.id().to_owned();
     for target in &targets {
-        let mut routes: Vec<(String, Route)> = target
+        let name = target.name();
+        let mut routes: Vec<(String, &str, Route)> = target
             .queries()
             .iter()
-            .map(|q| (subjects.query(q), Route::Query(target.clone(), q)))
+            .map(|q| {
+                (
+                    subjects.query(q),
+                    QUERY_QUEUE_GROUP,
+                    Route::Query(target.clone(), q),
+                )
+            })
             .collect();
         routes.push((
-            subjects.projector_status(target.name()),
+            subjects.projector_status(name),
+            QUERY_QUEUE_GROUP,
             Route::Status(target.clone()),
         ));
         routes.push((
-            subjects.projector_rebuild(target.name()),
+            subjects.projector_rebuild(name),
+            QUERY_QUEUE_GROUP,
             Route::Rebuild(target.clone()),
         ));
-        for (subject, route) in routes {
-            let subscriber = client
-                .queue_subscribe(subject.clone(), QUERY_QUEUE_GROUP.to_owned())
-                .await
-                .map_err(|e| ProjectorError::nats("subscribe", e))?;
+        routes.push((
+            subjects.instance_projector_status(name, &id),
+            "",
+            Route::Status(target.clone()),
+        ));
+        routes.push((
+            subjects.instance_projector_rebuild(name, &id),
+            "",
+            Route::Rebuild(target.clone()),
+        ));
+        for (subject, queue_group, route) in routes {
+            let subscriber = if queue_group.is_empty() {
+                client.subscribe(subject.clone()).await
+            } else {
+                client
+                    .queue_subscribe(subject.clone(), queue_group.to_owned())
+                    .await
+            }
+            .map_err(|e| ProjectorError::nats("subscribe", e))?;
             info!(subject = %subject, "query responder listening");
-            let route = Arc::new(route);
-            streams.push(subscriber.map(move |m| (route.clone(), m)).boxed());
+            let endpoint_name = subject
+                .strip_prefix(subjects.prefix())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .unwrap_or(&subject)
+                .replace(&id, "instance");
+            let endpoint = instance.endpoint(&endpoint_name, &subject, queue_group);
+            let routed: Routed = (Arc::new(route), endpoint);
+            streams.push(subscriber.map(move |m| (routed.clone(), m)).boxed());
         }
     }
     let mut all = select_all(streams);
@@ -135,11 +174,12 @@ pub async fn serve_queries(
             next = all.next() => next,
             _ = crate::stopped(&mut shutdown) => None,
         };
-        let Some((route, message)) = next else {
+        let Some(((route, endpoint), message)) = next else {
             return Ok(());
         };
         let client = client.clone();
         tokio::spawn(async move {
+            let timing = endpoint.start();
             let outgoing = match route.as_ref() {
                 Route::Query(target, query) => {
                     answer(target.as_ref(), query, &message.payload).await
@@ -156,7 +196,8 @@ pub async fn serve_queries(
                     }
                 },
             };
-            respond(&client, &message, outgoing).await;
+            let error = respond(&client, &message, outgoing).await;
+            timing.done(error.as_ref().map(|(code, text)| (*code, text.as_str())));
         });
     }
 }
@@ -197,9 +238,14 @@ async fn answer(target: &dyn QueryTarget, query: &str, payload: &[u8]) -> Outgoi
     Outgoing::refused(&refusal, Some(position))
 }
 
-async fn respond(client: &Client, message: &Message, outgoing: Outgoing) {
+/// Sends the reply; returns the refusal it carried, if any.
+async fn respond(
+    client: &Client,
+    message: &Message,
+    outgoing: Outgoing,
+) -> Option<(ErrorCode, String)> {
     let Some(reply) = message.reply.clone() else {
-        return;
+        return outgoing.error;
     };
     let Outgoing {
         mut bytes,
@@ -233,4 +279,5 @@ async fn respond(client: &Client, message: &Message, outgoing: Outgoing) {
     {
         warn!(error = %e, "query reply not sent");
     }
+    error
 }

@@ -128,6 +128,7 @@ async fn system() -> System {
         client.clone(),
         log.clone(),
         crm_wire::Subjects::default(),
+        crm_ops::Instance::new(),
         stop_rx,
     ));
     System {

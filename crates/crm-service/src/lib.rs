@@ -9,6 +9,8 @@ mod log_api;
 mod server;
 mod tailer;
 
+/// The instance whose endpoints the responders count (`$SRV.STATS`).
+pub use crm_ops::Instance;
 pub use error::ServiceError;
 pub use handler::{CommandHandler, CommandRequest, HandlerConfig};
 pub use log_api::serve_log_api;

@@ -13,6 +13,8 @@ use crm_wire::{
     LOG_READ_EVENTS_MAX,
 };
 
+use crm_ops::Instance;
+
 use crate::ServiceError;
 
 /// Largest `crm.log.read` request body: it is a tiny JSON object.
@@ -23,6 +25,7 @@ pub async fn serve_log_api(
     client: Client,
     log: EventLog,
     subjects: Subjects,
+    instance: Instance,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServiceError> {
     let subscribe = |subject: String| {
@@ -40,15 +43,20 @@ pub async fn serve_log_api(
     let mut heads = subscribe(subjects.log_head()).await?;
     let mut reads = subscribe(subjects.log_read()).await?;
     info!(head = %subjects.log_head(), read = %subjects.log_read(), "log read API listening");
+    let head_endpoint = instance.endpoint("log.head", &subjects.log_head(), LOG_QUEUE_GROUP);
+    let read_endpoint = instance.endpoint("log.read", &subjects.log_read(), LOG_QUEUE_GROUP);
     loop {
         tokio::select! {
             Some(message) = heads.next() => {
+                let timing = head_endpoint.start();
                 let body = serde_json::to_vec(&LogHeadReply { head: log.head() }).unwrap_or_default();
                 respond(&client, &message, JSON_CONTENT_TYPE, None, body).await;
+                timing.done(None);
             }
             Some(message) = reads.next() => {
                 let log = log.clone();
                 let client = client.clone();
+                let timing = read_endpoint.start();
                 // Reads touch the disk: keep them off the async workers.
                 tokio::spawn(async move {
                     let payload = message.payload.clone();
@@ -58,10 +66,14 @@ pub async fn serve_log_api(
                     let answer =
                         tokio::task::spawn_blocking(move || read(&log, &payload, bytes_max)).await;
                     match answer {
-                        Ok(Ok((content_type, body))) => respond(&client, &message, content_type, None, body).await,
+                        Ok(Ok((content_type, body))) => {
+                            respond(&client, &message, content_type, None, body).await;
+                            timing.done(None);
+                        }
                         Ok(Err((code, text))) => {
                             let body = serde_json::to_vec(&serde_json::json!({"status": "rejected", "code": code, "message": text})).unwrap_or_default();
                             respond(&client, &message, JSON_CONTENT_TYPE, Some((code, &text)), body).await;
+                            timing.done(Some((code, &text)));
                         }
                         Err(e) => warn!(error = %e, "log read task failed"),
                     }

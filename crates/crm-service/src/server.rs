@@ -13,6 +13,8 @@ use crm_wire::{
     HEADER_CONTENT_TYPE, HEADER_CORRELATION_ID, HEADER_EXPECTED_VERSION,
 };
 
+use crm_ops::{Endpoint, Instance};
+
 use crate::handler::{CommandHandler, CommandRequest};
 use crate::ServiceError;
 
@@ -21,6 +23,8 @@ pub struct ServiceConfig {
     /// Commands handled at once; further ones wait in the subscription's buffer.
     pub in_flight_max: usize,
     pub queue_group: String,
+    /// The instance whose `commands` endpoint counts the requests (`$SRV.STATS`).
+    pub instance: Instance,
 }
 
 impl Default for ServiceConfig {
@@ -28,6 +32,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             in_flight_max: 1024,
             queue_group: crm_wire::COMMAND_QUEUE_GROUP.to_owned(),
+            instance: Instance::new(),
         }
     }
 }
@@ -49,6 +54,9 @@ pub async fn serve_commands(
             reason: e.to_string(),
         })?;
     info!(subject = %subject, queue_group = %config.queue_group, "command service listening");
+    let endpoint = config
+        .instance
+        .endpoint("commands", &subject, &config.queue_group);
     let permits = Arc::new(Semaphore::new(config.in_flight_max.max(1)));
     loop {
         let message = tokio::select! {
@@ -61,8 +69,9 @@ pub async fn serve_commands(
         };
         let handler = handler.clone();
         let client = client.clone();
+        let endpoint = endpoint.clone();
         tokio::spawn(async move {
-            handle_message(&client, &handler, message).await;
+            handle_message(&client, &handler, &endpoint, message).await;
             drop(permit);
         });
     }
@@ -84,7 +93,13 @@ fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
     headers.and_then(|h| h.get(name)).map(|v| v.as_str())
 }
 
-async fn handle_message(client: &Client, handler: &CommandHandler, message: Message) {
+async fn handle_message(
+    client: &Client,
+    handler: &CommandHandler,
+    endpoint: &Arc<Endpoint>,
+    message: Message,
+) {
+    let timing = endpoint.start();
     let headers = message.headers.as_ref();
     let command_id = header(headers, HEADER_COMMAND_ID).unwrap_or("");
     let span = info_span!("command", subject = %message.subject, command_id = %command_id);
@@ -117,6 +132,12 @@ async fn handle_message(client: &Client, handler: &CommandHandler, message: Mess
             .await
         {
             warn!(error = %error, "reply could not be sent");
+        }
+        match &reply {
+            CommandReply::Rejected(rejected) => {
+                timing.done(Some((rejected.code, &rejected.message)))
+            }
+            CommandReply::Accepted(_) => timing.done(None),
         }
     }
     .instrument(span)

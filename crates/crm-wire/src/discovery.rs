@@ -102,7 +102,12 @@ pub struct StatsResponse {
 impl StatsResponse {
     /// The instance's own status: the `data` of its `status` endpoint.
     pub fn instance_status(&self) -> Option<InstanceStatus> {
-        let data = self.endpoints.iter().find(|e| e.name == "status")?.data.clone()?;
+        let data = self
+            .endpoints
+            .iter()
+            .find(|e| e.name == "status")?
+            .data
+            .clone()?;
         serde_json::from_value(data).ok()
     }
 }

@@ -95,9 +95,15 @@ impl Harness {
         }));
         let (c, l, s) = (client.clone(), log.clone(), stop_rx.clone());
         tasks.push(tokio::spawn(async move {
-            serve_log_api(c, l, crm_wire::Subjects::default(), s)
-                .await
-                .expect("log api");
+            serve_log_api(
+                c,
+                l,
+                crm_wire::Subjects::default(),
+                crm_ops::Instance::new(),
+                s,
+            )
+            .await
+            .expect("log api");
         }));
         // The subscriptions are made inside the tasks: wait until the service answers.
         let probe = Harness {
