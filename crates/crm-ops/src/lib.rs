@@ -279,7 +279,8 @@ pub async fn serve_discovery(
                         .collect(),
                 })
             }
-            Route::Status => serde_json::to_vec(&status()),
+            // Through a `Value`, so its keys come sorted like every other body's.
+            Route::Status => serde_json::to_value(status()).and_then(|v| serde_json::to_vec(&v)),
         };
         let Some(reply) = message.reply.clone() else {
             continue;
