@@ -572,7 +572,10 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     let data_dir = &args.data_dir;
     let log = EventLog::open(&log_dir(data_dir), args.limits.log_config())
         .with_context(|| format!("opening the event log in {}", data_dir.display()))?;
-    let report = log.verify().context("verifying the log")?;
+    let mut progress = projections::progress_lines("verifying", "the log");
+    let report = log
+        .verify_with_progress(&mut progress)
+        .context("verifying the log")?;
     if args.json {
         // The report is the command's output (stdout, for scripts); logs go to stderr.
         println!("{}", verify_json(&report)?);

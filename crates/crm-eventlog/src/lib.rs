@@ -362,7 +362,16 @@ impl EventLog {
     /// Scans the whole log and reports every problem found. Safe to run on a live log (it
     /// checks up to the durable head it saw when it started); definitive on a quiet one.
     pub fn verify(&self) -> Result<VerifyReport, LogError> {
-        verify::verify(&self.inner.shared)
+        self.verify_with_progress(&mut |_, _| {})
+    }
+
+    /// [`EventLog::verify`], reporting `(records checked, head)` as the scan of the records
+    /// goes (the index and command checks after it are shorter).
+    pub fn verify_with_progress(
+        &self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<VerifyReport, LogError> {
+        verify::verify(&self.inner.shared, progress)
     }
 
     /// The limits this log decodes records with; readers of its records elsewhere (over

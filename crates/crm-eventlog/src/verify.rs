@@ -171,7 +171,13 @@ struct CommandRun {
     streams: Vec<(String, u64, u64)>,
 }
 
-pub(crate) fn verify(shared: &Shared) -> Result<VerifyReport, LogError> {
+/// How often (in records) the scan reports its progress.
+const PROGRESS_EVERY: u64 = 4096;
+
+pub(crate) fn verify(
+    shared: &Shared,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, LogError> {
     let store = &shared.store;
     let head = shared.head.load(std::sync::atomic::Ordering::Acquire);
     let mut out = Collector {
@@ -194,6 +200,9 @@ pub(crate) fn verify(shared: &Shared) -> Result<VerifyReport, LogError> {
     let end = layout::event_key(head.saturating_add(1));
     for entry in store.range(&start, &end) {
         let (key, value) = entry?;
+        if expected_position % PROGRESS_EVERY == 0 {
+            progress(expected_position, head);
+        }
         let Some(position) = layout::position_of_event_key(&key) else {
             out.push(Problem::BadEntry {
                 entry: format!("event key {key:?}"),
@@ -274,6 +283,8 @@ pub(crate) fn verify(shared: &Shared) -> Result<VerifyReport, LogError> {
             to: head,
         });
     }
+
+    progress(head, head);
 
     // 2. Stream index entries point at the record they name.
     let index_start = [layout::STREAM_INDEX_PREFIX];
