@@ -1,6 +1,7 @@
 //! How the CLI reaches NATS: one option group shared by every subcommand that connects (the
-//! URL, credentials, nkey and TLS files, as the NATS tools take them), the one function that
-//! turns it into `async_nats::ConnectOptions`, and the redaction of URLs before they are shown.
+//! URL, credentials, nkey and TLS files, as the NATS tools take them, and the reply inbox
+//! prefix), the one function that turns it into `async_nats::ConnectOptions`, and the
+//! redaction of URLs before they are shown.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,6 +39,38 @@ pub struct NatsArgs {
     /// The PEM private key of --nats-tls-cert.
     #[arg(long, env = "CRM_NATS_TLS_KEY", value_name = "FILE")]
     pub nats_tls_key: Option<PathBuf>,
+    /// The subject prefix of this client's reply inboxes (`_INBOX` when not given). The
+    /// shipped deploy/nats/auth.conf lets each user receive replies only under its own,
+    /// `_INBOX_<user>` (docs/PERMISSIONS.md).
+    #[arg(
+        long,
+        env = "CRM_NATS_INBOX_PREFIX",
+        value_name = "PREFIX",
+        value_parser = parse_inbox_prefix
+    )]
+    pub nats_inbox_prefix: Option<String>,
+}
+
+/// An inbox prefix: a NATS subject without wildcards (`_INBOX_crm`, `tenant.a._INBOX`): dot
+/// separated non-empty tokens of printable characters other than `*` and `>`.
+pub fn parse_inbox_prefix(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("the inbox prefix is empty".to_owned());
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || *c == '*' || *c == '>')
+    {
+        return Err(format!(
+            "the inbox prefix {text:?} holds {bad:?}: it must be a subject without wildcards"
+        ));
+    }
+    if text.split('.').any(str::is_empty) {
+        return Err(format!(
+            "the inbox prefix {text:?} has an empty token (a leading, trailing or double dot)"
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 impl NatsArgs {
@@ -103,6 +136,9 @@ impl NatsArgs {
         }
         if self.uses_tls() {
             options = options.require_tls(true);
+        }
+        if let Some(prefix) = &self.nats_inbox_prefix {
+            options = options.custom_inbox_prefix(prefix);
         }
         Ok(options)
     }
@@ -238,6 +274,50 @@ fn replace_userinfo(url: &str, replacement: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The NATS options as the subcommands flatten them.
+    #[derive(clap::Parser, Debug)]
+    struct Parsed {
+        #[command(flatten)]
+        nats: NatsArgs,
+    }
+
+    #[test]
+    fn the_inbox_prefix_is_a_subject_without_wildcards() {
+        use clap::Parser as _;
+        let parsed = Parsed::try_parse_from(["crm", "--nats-inbox-prefix", "_INBOX_crm"]).unwrap();
+        assert_eq!(parsed.nats.nats_inbox_prefix.as_deref(), Some("_INBOX_crm"));
+        let parsed = Parsed::try_parse_from(["crm"]).unwrap();
+        assert_eq!(parsed.nats.nats_inbox_prefix, None);
+        let command = <Parsed as clap::CommandFactory>::command();
+        let env = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == "nats_inbox_prefix")
+            .and_then(|arg| arg.get_env());
+        assert_eq!(env.and_then(|e| e.to_str()), Some("CRM_NATS_INBOX_PREFIX"));
+        assert_eq!(
+            parse_inbox_prefix("tenant-a._INBOX").as_deref(),
+            Ok("tenant-a._INBOX")
+        );
+        for bad in [
+            "", "_INBOX.*", "_INBOX.>", ">", "a b", "a.", ".a", "a..b", "a\tb", "a\nb",
+        ] {
+            assert!(parse_inbox_prefix(bad).is_err(), "{bad:?} was accepted");
+            assert!(
+                Parsed::try_parse_from(["crm", "--nats-inbox-prefix", bad]).is_err(),
+                "{bad:?} was accepted by the flag"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn connect_options_take_the_inbox_prefix() {
+        let args = NatsArgs {
+            nats_inbox_prefix: Some("_INBOX_crm".into()),
+            ..NatsArgs::default()
+        };
+        assert!(args.connect_options("t").await.is_ok());
+    }
 
     #[test]
     fn user_and_password_are_redacted() {

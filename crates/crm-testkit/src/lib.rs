@@ -24,6 +24,7 @@ pub use child_process::ChildProcess;
 pub use data_dir::TempDataDir;
 pub use error::TestkitError;
 pub use nats_server::{
-    test_connect_options, wait_until_connected, NatsServer, NatsServerOptions, NATS_SERVER_BIN_ENV,
+    nats_server_binary, test_connect_options, wait_until_connected, NatsServer, NatsServerOptions,
+    NATS_SERVER_BIN_ENV,
 };
 pub use port::{free_loopback_port, try_free_loopback_port};

@@ -47,6 +47,9 @@ pub struct NatsServerOptions {
     pub config: Option<String>,
     /// How long to wait for the server to accept connections before failing.
     pub ready_wait_max: Duration,
+    /// Environment variables set for the server process only, e.g. the values of `$VAR`
+    /// references in `config` (nats-server resolves them from its environment).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for NatsServerOptions {
@@ -54,6 +57,7 @@ impl Default for NatsServerOptions {
         NatsServerOptions {
             config: None,
             ready_wait_max: Duration::from_secs(10),
+            env: Vec::new(),
         }
     }
 }
@@ -65,6 +69,12 @@ impl NatsServerOptions {
             config: Some(config.into()),
             ..NatsServerOptions::default()
         }
+    }
+
+    /// These options plus an environment variable for the server process.
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
     }
 }
 
@@ -306,6 +316,7 @@ impl NatsServer {
                 .arg("-c")
                 .arg(self.dir.path().join("nats-server.conf"));
         }
+        command.envs(self.options.env.iter().map(|(k, v)| (k, v)));
         command
             .stdin(Stdio::null())
             .stdout(Stdio::from(output))
@@ -396,6 +407,12 @@ pub async fn wait_until_connected(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The nats-server binary the fixture runs, for tests that run it themselves (e.g. `-t` to
+/// check a configuration file): see [`NATS_SERVER_BIN_ENV`].
+pub fn nats_server_binary() -> Result<PathBuf, TestkitError> {
+    find_nats_server()
 }
 
 /// The nats-server binary: `$CRM_TESTKIT_NATS_SERVER`, else the first on `PATH`, else a fallback path.
