@@ -278,6 +278,8 @@ async def connect(args, stop):
         nats.connect(
             servers=[args.nats_url],
             name="leads-by-source",
+            # The shipped NATS permissions give each user its own reply inbox.
+            inbox_prefix=args.inbox_prefix.encode(),
             connect_timeout=5,
             reconnect_time_wait=1,
             max_reconnect_attempts=10 if args.once else -1,
@@ -342,6 +344,12 @@ def parse_args(argv):
         "--nats-url",
         default=os.environ.get("NATS_URL") or "nats://127.0.0.1:4222",
         help="the NATS server (default: $NATS_URL, else nats://127.0.0.1:4222)",
+    )
+    parser.add_argument(
+        "--inbox-prefix",
+        default=os.environ.get("NATS_INBOX_PREFIX") or "_INBOX",
+        help="the reply inbox prefix; with the shipped permissions _INBOX_<user>, e.g. "
+        "_INBOX_analyst (default: $NATS_INBOX_PREFIX, else _INBOX)",
     )
     parser.add_argument(
         "--state", default="leads_by_source.json",

@@ -294,3 +294,57 @@ async fn accept_one_command_then_stop(serve: &mut ChildProcess, client: &async_n
     };
     assert!(status.success(), "{status:?}\n{}", serve.output_tail());
 }
+
+/// docker-compose.yml reads every password it uses from deploy/nats/.env.example's variables,
+/// passes the inbox prefix the shipped permissions require, and its health check is a `crm
+/// health` invocation the binary accepts (exit 1 "unhealthy", not a usage error).
+#[test]
+fn the_compose_file_matches_the_env_example_and_the_cli() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let compose = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
+    let example = std::fs::read_to_string(root.join("deploy/nats/.env.example")).unwrap();
+    let mut used: Vec<&str> = compose
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split([':', '}']).next())
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    assert_eq!(used.len(), 6, "{used:?}");
+    for variable in used {
+        assert!(
+            example
+                .lines()
+                .any(|l| l.starts_with(&format!("{variable}="))),
+            "{variable} is not in deploy/nats/.env.example"
+        );
+    }
+    assert!(compose.contains("CRM_NATS_INBOX_PREFIX: _INBOX_crm"));
+    assert!(!compose.contains("password:"), "no literal passwords");
+
+    // The health check's arguments, against a NATS server nobody serves.
+    let nats = NatsServer::start().unwrap();
+    let output = Process::new(env!("CARGO_BIN_EXE_crm"))
+        .args([
+            "health",
+            "--nats-url",
+            &nats.url(),
+            "--nats-inbox-prefix",
+            "_INBOX_operator",
+            "--wait-ms",
+            "300",
+            "--lag-max-s",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "unhealthy: no crm instance answered"
+    );
+    let healthcheck = compose.split("healthcheck:").nth(1).unwrap();
+    for argument in ["health", "--nats-inbox-prefix", "--wait-ms", "--lag-max-s"] {
+        assert!(healthcheck.contains(argument), "{argument}");
+    }
+}
