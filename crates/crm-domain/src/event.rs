@@ -357,6 +357,21 @@ pub struct TicketReopened {
     pub reason: String,
 }
 
+impl TicketEvent<'_> {
+    /// The ticket the event is about (every ticket event names its ticket).
+    pub fn ticket_id(&self) -> Uuid {
+        match self {
+            TicketEvent::TicketOpened(e) => e.ticket_id,
+            TicketEvent::TicketAssigned(e) => e.ticket_id,
+            TicketEvent::TicketResponded(e) => e.ticket_id,
+            TicketEvent::TicketEscalated(e) => e.ticket_id,
+            TicketEvent::TicketResolved(e) => e.ticket_id,
+            TicketEvent::TicketClosed(e) => e.ticket_id,
+            TicketEvent::TicketReopened(e) => e.ticket_id,
+        }
+    }
+}
+
 // ---- Campaign ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -200,7 +200,7 @@ pub(crate) fn verify(
     let end = layout::event_key(head.saturating_add(1));
     for entry in store.range(&start, &end) {
         let (key, value) = entry?;
-        if expected_position % PROGRESS_EVERY == 0 {
+        if expected_position.is_multiple_of(PROGRESS_EVERY) {
             progress(expected_position, head);
         }
         let Some(position) = layout::position_of_event_key(&key) else {

@@ -1,5 +1,7 @@
-//! The `tickets` read model, the service desk (docs/DOMAIN.md, "Read models"), built with the
-//! projection SDK; queries `tickets.list` and `tickets.stats`. Stored tables:
+//! The `tickets` read model, the service desk, built with the projection SDK; queries
+//! `tickets.list` and `tickets.stats`. Its rules (status, first response, durations and
+//! nearest-rank percentiles per month, backlog, reopens, SLA at the caller's `as_of`) are in
+//! docs/DOMAIN.md, "Service desk". Stored tables:
 //!
 //! | table | key | row |
 //! | --- | --- | --- |
@@ -7,20 +9,8 @@
 //! | `first_response`, `resolution` | (month the duration ended, whole minutes) | tickets |
 //!
 //! Duration tables grow with distinct (month, minutes) pairs, not with tickets. Nothing is
-//! derived in `restored()`: backlog and reopen counts come from the rows in the pass that SLA
-//! breaches (which depend on the query's `as_of`) need anyway.
-//!
-//! Rules (times are `occurred_at`; fields are the events' own, `TicketOpened`'s category and
-//! channel included; `TicketEscalated` sets the priority):
-//! - status as the domain's `evolve` (`assigned` by an assignment of an open ticket, `open`
-//!   again on a reopen); `resolved_at` and `closed_at` are the latest, kept after a reopen;
-//! - first response: the `TicketResponded` with `first_public_response`; durations from opening
-//!   to it and to the *first* resolution count in the month they end, in whole minutes rounded
-//!   down (a backfill's negative one as 0); p50/p90 by nearest rank: the smallest duration with
-//!   at least ceil(p% x n) of the month's n durations at or below it;
-//! - backlog: tickets neither resolved nor closed; reopen rate: tickets reopened at least once
-//!   / tickets opened; SLA: see [`FIRST_RESPONSE_TARGETS_MINUTES`];
-//! - events for unknown tickets, and a second `TicketOpened`, change nothing.
+//! derived in `restored()`: backlog and reopens come from the rows in the pass that the SLA
+//! figures (which depend on the query's `as_of`) need anyway.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -101,8 +91,8 @@ impl ReadModel for TicketsProjection {
         else {
             return;
         };
-        let id = match event {
-            E::TicketOpened(e) if !self.tickets.contains_key(&e.ticket_id) => {
+        if let E::TicketOpened(e) = event {
+            if !self.tickets.contains_key(&e.ticket_id) {
                 let row = TicketRow {
                     ticket_id: e.ticket_id,
                     customer_id: e.customer_id,
@@ -119,17 +109,10 @@ impl ReadModel for TicketsProjection {
                     reopen_count: 0,
                 };
                 self.tickets.insert(e.ticket_id, row);
-                return;
             }
-            E::TicketOpened(_) => return,
-            E::TicketAssigned(e) => e.ticket_id,
-            E::TicketResponded(e) => e.ticket_id,
-            E::TicketEscalated(e) => e.ticket_id,
-            E::TicketResolved(e) => e.ticket_id,
-            E::TicketClosed(e) => e.ticket_id,
-            E::TicketReopened(e) => e.ticket_id,
-        };
-        self.tickets.update(&id, |row| match event {
+            return;
+        }
+        self.tickets.update(&event.ticket_id(), |row| match event {
             E::TicketAssigned(e) if row.status == TicketStatus::Open => {
                 (row.assignee, row.status) = (Some(e.assignee.clone()), TicketStatus::Assigned)
             }
