@@ -18,8 +18,9 @@ use crm_eventlog::{AppendRequest, EventLog, ExpectedVersion, LogConfig, NewEvent
 use crm_proj_customers::CustomersProjection;
 use crm_proj_funnel::FunnelProjection;
 use crm_proj_kpis::KpiProjection;
+use crm_proj_tickets::TicketsProjection;
 use crm_projector::{
-    rebuild_into, serve_queries, LogSource, Projection, Projector, ProjectorConfig, QueryTarget,
+    serve_queries, LogSource, Projection, ProjectorConfig, QueryTarget, ReadModelKind,
 };
 use crm_service::{
     serve_commands, serve_log_api, CommandHandler, HandlerConfig, ServiceConfig, Tailer,
@@ -303,20 +304,20 @@ fn fold_rate<P: Projection>(
     ))
 }
 
-async fn rebuild_rate<P: Projection>(
-    projection: P,
+async fn rebuild_rate(
+    kind: &dyn ReadModelKind,
     log: &EventLog,
     page_events: usize,
 ) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
-    let report = rebuild_into(
-        projection,
-        &dir.path().join("store"),
-        LogSource::Local(log.clone()),
-        page_events,
-        |_, _| {},
-    )
-    .await?;
+    let report = kind
+        .rebuild_into(
+            &dir.path().join("store"),
+            LogSource::Local(log.clone()),
+            page_events,
+            &mut |_, _| {},
+        )
+        .await?;
     Ok(report.events_per_second)
 }
 
@@ -326,22 +327,17 @@ async fn rebuilds(args: &Args) -> anyhow::Result<()> {
     fill_log(&log, args.events).await?;
     println!("| read model | rebuild events/s | raw scan + decode events/s | rebuild / raw | fold only events/s | fold + encode events/s |");
     println!("|---|---:|---:|---:|---:|---:|");
-    for name in ["customers", "funnel", "kpis"] {
+    for kind in crm_read_models::ALL {
+        let name = kind.name();
         // Raw just before each rebuild, so both see the same cache state and machine load.
         let raw = raw_scan_decode(&log, args.page_events)?;
-        let (rate, (fold, encode)) = match name {
-            "customers" => (
-                rebuild_rate(CustomersProjection::new(), &log, args.page_events).await?,
-                fold_rate(CustomersProjection::new(), &log, args.page_events)?,
-            ),
-            "funnel" => (
-                rebuild_rate(FunnelProjection::new(), &log, args.page_events).await?,
-                fold_rate(FunnelProjection::new(), &log, args.page_events)?,
-            ),
-            _ => (
-                rebuild_rate(KpiProjection::new(), &log, args.page_events).await?,
-                fold_rate(KpiProjection::new(), &log, args.page_events)?,
-            ),
+        let rate = rebuild_rate(*kind, &log, args.page_events).await?;
+        let (fold, encode) = match name {
+            "customers" => fold_rate(CustomersProjection::new(), &log, args.page_events)?,
+            "funnel" => fold_rate(FunnelProjection::new(), &log, args.page_events)?,
+            "kpis" => fold_rate(KpiProjection::new(), &log, args.page_events)?,
+            "tickets" => fold_rate(TicketsProjection::default(), &log, args.page_events)?,
+            other => anyhow::bail!("no fold benchmark for read model `{other}`"),
         };
         println!(
             "| {name} | {rate:.0} | {raw:.0} | {:.0}% | {fold:.0} | {encode:.0} |",
@@ -376,21 +372,16 @@ async fn visibility(args: &Args) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
     let mut targets: Vec<Arc<dyn QueryTarget>> = Vec::new();
-    macro_rules! start {
-        ($projection:expr, $name:literal) => {{
-            let projector = Projector::open(
-                $projection,
-                &dir.path().join($name),
-                LogSource::Local(log.clone()),
-                ProjectorConfig::default(),
-            )?;
-            targets.push(Arc::new(projector.handle()));
-            tokio::spawn(projector.run(client.clone(), stop_rx.clone()));
-        }};
+    for kind in crm_read_models::ALL {
+        let (target, _task) = kind.start(
+            &dir.path().join(kind.name()),
+            client.clone(),
+            LogSource::Local(log.clone()),
+            ProjectorConfig::default(),
+            stop_rx.clone(),
+        )?;
+        targets.push(target);
     }
-    start!(CustomersProjection::new(), "customers");
-    start!(FunnelProjection::new(), "funnel");
-    start!(KpiProjection::new(), "kpis");
     tokio::spawn(serve_queries(
         client.clone(),
         crm_wire::Subjects::default(),
