@@ -7,6 +7,7 @@ mod commands;
 mod cpu;
 mod eventlog;
 mod export;
+mod fill;
 mod projections;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ enum Command {
     Projections(projections::Args),
     /// `crm export` into a sink next to `EventLog::read_all` of the same log.
     Export(export::Args),
+    /// Write a big realistic mixed log into a data directory (for figures at 10M events).
+    Fill(fill::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,5 +47,6 @@ fn main() -> anyhow::Result<()> {
         Command::Commands(args) => commands::run(args),
         Command::Projections(args) => projections::run(args),
         Command::Export(args) => export::run(args),
+        Command::Fill(args) => fill::run(args),
     }
 }
