@@ -119,7 +119,7 @@ pub async fn fill(log: &EventLog, events: u64, years: u32, in_flight: usize) -> 
 
 /// Appends the streams' events as one command; the i-th event of the command occurs `i`
 /// minutes after `at`.
-async fn append(
+pub(crate) async fn append(
     log: &EventLog,
     streams: Vec<(String, Vec<Event>)>,
     at: Timestamp,

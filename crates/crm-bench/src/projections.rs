@@ -10,11 +10,11 @@ use async_nats::HeaderMap;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crm_domain::codec::{decode_event, encode_event};
+use crm_domain::codec::decode_event;
 use crm_domain::event::*;
 use crm_domain::types::*;
 use crm_domain::{Currency, Event, Money, Timestamp};
-use crm_eventlog::{AppendRequest, EventLog, ExpectedVersion, LogConfig, NewEvent, StreamAppend};
+use crm_eventlog::{EventLog, LogConfig};
 use crm_proj_customers::CustomersProjection;
 use crm_proj_funnel::FunnelProjection;
 use crm_proj_kpis::KpiProjection;
@@ -217,35 +217,7 @@ pub(crate) async fn fill_log(log: &EventLog, events: u64) -> anyhow::Result<()> 
                         + (n as i64 / 300) * crm_domain::time::MICROS_PER_DAY
                         + (n as i64 % 300) * 1_000_000,
                 );
-                let streams = unit_events(n)
-                    .into_iter()
-                    .map(|(stream, events)| {
-                        let events = events
-                            .iter()
-                            .map(|e| {
-                                Ok(NewEvent {
-                                    event_type: e.event_type().to_owned(),
-                                    schema_version: e.schema_version(),
-                                    payload: encode_event(at, e)?,
-                                })
-                            })
-                            .collect::<anyhow::Result<_>>()?;
-                        Ok(StreamAppend {
-                            stream,
-                            expected: ExpectedVersion::Any,
-                            events,
-                        })
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-                log.append(AppendRequest {
-                    command_id: Uuid::now_v7(),
-                    request_hash: [0; 32],
-                    actor: None,
-                    correlation_id: None,
-                    causation_id: None,
-                    streams,
-                })
-                .await?;
+                crate::fill::append(&log, unit_events(n), at).await?;
             }
         });
     }
