@@ -265,6 +265,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     let client = args.nats.connect(&nats_url, "crm serve").await?;
+    // The tailer publishes in bulk (the whole log on a first start): on a connection of its
+    // own, its backlog never delays command replies, queries or the readiness flush.
+    let tailer_client = args.nats.connect(&nats_url, "crm serve (tailer)").await?;
     let shown_url = nats_opts::redact_url(&nats_url);
 
     let subjects = Subjects::new(&args.subject_prefix);
@@ -293,7 +296,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let tailer = Tailer::new(
         log.clone(),
-        client.clone(),
+        tailer_client.clone(),
         TailerConfig {
             subjects: subjects.clone(),
             ..TailerConfig::default()
@@ -423,6 +426,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     log.shutdown().await;
     let _ = client.flush().await;
+    let _ = tailer_client.flush().await;
     drop(local);
     match fault {
         None => {
