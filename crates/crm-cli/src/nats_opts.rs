@@ -1,22 +1,33 @@
 //! How the CLI reaches NATS: one option group shared by every subcommand that connects (the
 //! URL, credentials, nkey and TLS files, as the NATS tools take them, and the reply inbox
-//! prefix), the one function that turns it into `async_nats::ConnectOptions`, and the
+//! prefix), the one function that turns it into `async_nats::ConnectOptions`, the first
+//! connection (which reports a TLS or authentication failure instead of retrying it), and the
 //! redaction of URLs before they are shown.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, bail, Context as _};
+use async_nats::rustls;
 use clap::Args;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The environment variable the NATS tools read a server URL from; used when neither
 /// `--nats-url` nor `CRM_NATS_URL` is given.
 pub const NATS_URL_ENV: &str = "NATS_URL";
 
+/// What `--nats-tls-key` takes, for the errors about a key `crm` cannot use.
+const KEY_FORMATS: &str = "an unencrypted PEM key in PKCS#8 (BEGIN PRIVATE KEY), PKCS#1 \
+     (BEGIN RSA PRIVATE KEY) or SEC1 (BEGIN EC PRIVATE KEY) form, of an RSA, ECDSA P-256 or \
+     P-384, or Ed25519 key";
+
 /// Where the NATS server is and how to authenticate to it.
 #[derive(Args, Clone, Debug, Default)]
 pub struct NatsArgs {
     /// NATS server URL(s), comma separated. Falls back to the NATS_URL environment variable.
+    /// A server not reachable yet is retried until it answers; a TLS or authentication failure
+    /// on the first attempt ends `crm` with the error instead.
     #[arg(long, env = "CRM_NATS_URL")]
     pub nats_url: Option<String>,
     /// A NATS credentials file (JWT and nkey seed), as `nats --creds` takes.
@@ -30,13 +41,17 @@ pub struct NatsArgs {
     /// A file holding an nkey seed (a line starting with `SU`), as `nats --nkey` takes.
     #[arg(long, env = "CRM_NATS_NKEY", value_name = "FILE")]
     pub nats_nkey: Option<PathBuf>,
-    /// A PEM file of CA certificates to trust for the server's certificate; requires TLS.
+    /// A PEM file of CA certificates to trust for the server's certificate (instead of the
+    /// system's); requires TLS.
     #[arg(long, env = "CRM_NATS_TLS_CA", value_name = "FILE")]
     pub nats_tls_ca: Option<PathBuf>,
-    /// A PEM client certificate (needs --nats-tls-key); requires TLS.
+    /// A PEM client certificate, optionally followed by its chain (needs --nats-tls-key);
+    /// requires TLS.
     #[arg(long, env = "CRM_NATS_TLS_CERT", value_name = "FILE")]
     pub nats_tls_cert: Option<PathBuf>,
-    /// The PEM private key of --nats-tls-cert.
+    /// The PEM private key of --nats-tls-cert, unencrypted: PKCS#8 (BEGIN PRIVATE KEY),
+    /// PKCS#1 (BEGIN RSA PRIVATE KEY) or SEC1 (BEGIN EC PRIVATE KEY); RSA, ECDSA P-256 or
+    /// P-384, or Ed25519.
     #[arg(long, env = "CRM_NATS_TLS_KEY", value_name = "FILE")]
     pub nats_tls_key: Option<PathBuf>,
     /// The subject prefix of this client's reply inboxes (`_INBOX` when not given). The
@@ -108,13 +123,14 @@ impl NatsArgs {
         Ok(())
     }
 
-    /// The connect options every NATS client of the CLI uses: the client name, retries on
-    /// the initial connect, a connect timeout, and the credentials and TLS settings given.
+    /// The connect options every NATS client of the CLI uses: the client name, a connect
+    /// timeout, and the credentials and TLS settings given (their files checked, so that a
+    /// key `crm` cannot use is named with the formats it takes). Retries on the initial
+    /// connect are [`NatsArgs::connect`]'s.
     pub async fn connect_options(&self, name: &str) -> anyhow::Result<async_nats::ConnectOptions> {
         self.validate()?;
         let mut options = async_nats::ConnectOptions::new()
             .name(name)
-            .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5));
         if let Some(path) = &self.nats_creds {
             options = options
@@ -126,12 +142,11 @@ impl NatsArgs {
             options = options.nkey(read_nkey_seed(path)?);
         }
         if let Some(path) = &self.nats_tls_ca {
-            ensure_readable(path, "--nats-tls-ca")?;
+            read_pem_certificates(path, "--nats-tls-ca")?;
             options = options.add_root_certificates(path.clone());
         }
         if let (Some(cert), Some(key)) = (&self.nats_tls_cert, &self.nats_tls_key) {
-            ensure_readable(cert, "--nats-tls-cert")?;
-            ensure_readable(key, "--nats-tls-key")?;
+            check_client_certificate(cert, key)?;
             options = options.add_client_certificate(cert.clone(), key.clone());
         }
         if self.uses_tls() {
@@ -146,7 +161,46 @@ impl NatsArgs {
     /// Connects to `url` with [`NatsArgs::connect_options`]; errors name the URL redacted.
     /// async-nats ignores credentials in the URL, so a user and password (or a token) there
     /// are passed as options, as the NATS tools do, unless a creds or nkey file is given.
+    ///
+    /// The first attempt is made once: a TLS failure (an untrusted server certificate, a
+    /// client certificate the server refuses) or an authentication failure ends here with
+    /// the error on one line, since retrying cannot fix it (async-nats would retry it
+    /// forever). A server that is not reachable yet (refused, timed out, not resolved) is
+    /// retried in the background until it answers, as before, with a warning.
     pub async fn connect(&self, url: &str, name: &str) -> anyhow::Result<async_nats::Client> {
+        // async-nats logs server addresses at debug level: it gets them without credentials.
+        let address = strip_userinfo(url);
+        let shown = redact_url(url);
+        match self
+            .options_with_url_auth(url, name)
+            .await?
+            .connect(address.as_str())
+            .await
+        {
+            Ok(client) => return Ok(client),
+            Err(error) if fails_for_good(&error) => {
+                bail!("connecting to NATS at {shown}: {}", one_line(&error));
+            }
+            Err(error) => tracing::warn!(
+                url = %shown,
+                error = %one_line(&error),
+                "NATS is not reachable yet; retrying until it answers"
+            ),
+        }
+        self.options_with_url_auth(url, name)
+            .await?
+            .retry_on_initial_connect()
+            .connect(address.as_str())
+            .await
+            .with_context(|| format!("connecting to NATS at {shown}"))
+    }
+
+    /// [`NatsArgs::connect_options`] plus the credentials carried in `url`, if any.
+    async fn options_with_url_auth(
+        &self,
+        url: &str,
+        name: &str,
+    ) -> anyhow::Result<async_nats::ConnectOptions> {
         let mut options = self.connect_options(name).await?;
         if self.nats_creds.is_none() && self.nats_nkey.is_none() {
             match url_auth(url) {
@@ -157,12 +211,47 @@ impl NatsArgs {
                 None => {}
             }
         }
-        // async-nats logs server addresses at debug level: it gets them without credentials.
-        options
-            .connect(strip_userinfo(url).as_str())
-            .await
-            .with_context(|| format!("connecting to NATS at {}", redact_url(url)))
+        Ok(options)
     }
+}
+
+/// Whether a failed connection attempt cannot succeed by retrying: TLS (the handshake, or a
+/// TLS alert from the server after it, which async-nats reports as an I/O error of kind
+/// `InvalidData`), authentication and authorization failures, and unparsable URLs.
+fn fails_for_good(error: &async_nats::ConnectError) -> bool {
+    use async_nats::ConnectErrorKind as Kind;
+    match error.kind() {
+        Kind::Tls | Kind::Authentication | Kind::AuthorizationViolation | Kind::ServerParse => true,
+        Kind::Io => {
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                if cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+                {
+                    return true;
+                }
+                source = cause.source();
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+/// An error and its causes on one line, each cause once (async-nats's errors repeat their
+/// source in their own text).
+fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text.replace(['\n', '\r'], " ")
 }
 
 /// Credentials carried in a server URL.
@@ -208,10 +297,75 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn ensure_readable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
-    std::fs::metadata(path)
-        .with_context(|| format!("{flag}: cannot read {}", path.display()))
-        .map(|_| ())
+/// The PEM certificates in `path` (at least one), as async-nats will read them; errors name
+/// the flag and the file.
+fn read_pem_certificates(path: &Path, flag: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("{flag}: cannot read {}", path.display()))?;
+    let certificates = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            anyhow!(
+                "{flag}: {} is not a readable PEM file ({e})",
+                path.display()
+            )
+        })?;
+    if certificates.is_empty() {
+        bail!(
+            "{flag}: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        );
+    }
+    Ok(certificates)
+}
+
+/// Checks that `key` is a private key `crm` can sign with and that it belongs to the first
+/// certificate of `cert`, as async-nats will need; its own error for any of these is only
+/// "could not add certificate or key". The key's content is never put in an error.
+fn check_client_certificate(cert: &Path, key: &Path) -> anyhow::Result<()> {
+    let chain = read_pem_certificates(cert, "--nats-tls-cert")?;
+    let bytes = std::fs::read(key)
+        .with_context(|| format!("--nats-tls-key: cannot read {}", key.display()))?;
+    let key_der = match PrivateKeyDer::from_pem_slice(&bytes) {
+        Ok(key_der) => key_der,
+        Err(_) if bytes.windows(9).any(|w| w == b"ENCRYPTED") => bail!(
+            "--nats-tls-key: {} is an encrypted key; crm takes {KEY_FORMATS}",
+            key.display()
+        ),
+        Err(e) => bail!(
+            "--nats-tls-key: {} holds no private key crm can read ({e}); crm takes {KEY_FORMATS}",
+            key.display()
+        ),
+    };
+    let format = match &key_der {
+        PrivateKeyDer::Pkcs1(_) => "PKCS#1",
+        PrivateKeyDer::Sec1(_) => "SEC1",
+        PrivateKeyDer::Pkcs8(_) => "PKCS#8",
+        _ => "PEM",
+    };
+    let provider = rustls::crypto::ring::default_provider();
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key_der)
+        .map_err(|e| {
+            anyhow!(
+                "--nats-tls-key: {} is a {format} key crm cannot use ({e}); crm takes {KEY_FORMATS}",
+                key.display()
+            )
+        })?;
+    match rustls::sign::CertifiedKey::new(chain, signing_key).keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(()),
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => bail!(
+            "--nats-tls-key: {} is not the key of the certificate in --nats-tls-cert {} (their \
+             public keys differ)",
+            key.display(),
+            cert.display()
+        ),
+        Err(e) => bail!(
+            "--nats-tls-cert: {}: its first certificate cannot be used ({e})",
+            cert.display()
+        ),
+    }
 }
 
 /// The seed in an nkey file: the first line starting with `S` (a seed), trimmed. The file's
