@@ -94,7 +94,7 @@ fn export(args: ExportArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result
         );
     };
     runtime.block_on(async {
-        let client = args.nats.connect(&url, "crm export").await?;
+        let client = args.nats.connect_once(&url, "crm export").await?;
         let source = NatsSource {
             client: client.clone(),
             subjects: Subjects::new(&args.subject_prefix),

@@ -546,7 +546,7 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
 async fn rebuild(args: ProjectArgs) -> anyhow::Result<()> {
     match args.nats.url() {
         Some(url) => {
-            let client = args.nats.connect(&url, "crm rebuild").await?;
+            let client = args.nats.connect_once(&url, "crm rebuild").await?;
             let subjects = Subjects::new(&args.subject_prefix);
             projections::rebuild(
                 &args.name,

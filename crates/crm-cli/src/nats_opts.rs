@@ -195,6 +195,24 @@ impl NatsArgs {
             .with_context(|| format!("connecting to NATS at {shown}"))
     }
 
+    /// [`NatsArgs::connect`] for one-shot tools (export, replay, rebuild, status, health):
+    /// a server that does not answer the first attempt is an error too, reported on one line,
+    /// instead of a background retry.
+    pub async fn connect_once(&self, url: &str, name: &str) -> anyhow::Result<async_nats::Client> {
+        let address = strip_userinfo(url);
+        let shown = redact_url(url);
+        self.options_with_url_auth(url, name)
+            .await?
+            .connect(address.as_str())
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "connecting to NATS at {shown}: {} (is the server reachable?)",
+                    one_line(&error)
+                )
+            })
+    }
+
     /// [`NatsArgs::connect_options`] plus the credentials carried in `url`, if any.
     async fn options_with_url_auth(
         &self,

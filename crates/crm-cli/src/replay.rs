@@ -83,7 +83,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
 
     let source = match (args.nats.url(), &args.data_dir) {
         (Some(url), _) => LogSource::Nats {
-            client: args.nats.connect(&url, "crm replay").await?,
+            client: args.nats.connect_once(&url, "crm replay").await?,
             subjects: Subjects::new(&args.subject_prefix),
             record_limits: args.limits.log_config().record_limits(),
         },

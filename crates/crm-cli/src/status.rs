@@ -50,7 +50,7 @@ async fn gather(args: &StatusArgs) -> anyhow::Result<Vec<Seen>> {
     let Some(url) = args.nats.url() else {
         anyhow::bail!("needs --nats-url (or CRM_NATS_URL, or NATS_URL): the NATS server of crm");
     };
-    let client = args.nats.connect(&url, "crm status").await?;
+    let client = args.nats.connect_once(&url, "crm status").await?;
     let subject = match &args.instance {
         Some(id) => Verb::Stats.subjects(SERVICE_NAME, id)[2].clone(),
         None => Verb::Stats.subjects(SERVICE_NAME, "")[1].clone(),
@@ -106,8 +106,11 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
 
 /// Exit status 0 when healthy; otherwise the reason on one line and exit status 1.
 pub async fn health(args: HealthArgs) -> anyhow::Result<()> {
-    let seen = gather(&args.status).await?;
-    match verdict(&seen, args.lag_max_s) {
+    let verdict = match gather(&args.status).await {
+        Ok(seen) => verdict(&seen, args.lag_max_s),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    match verdict {
         Ok(summary) => {
             println!("healthy: {summary}");
             Ok(())
