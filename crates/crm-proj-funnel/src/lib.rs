@@ -46,7 +46,7 @@ use serde::Deserialize;
 
 use model::Model;
 
-pub use view::{FunnelView, MoneyByCurrency, StageView};
+pub use view::{ExactByCurrency, FunnelView, MoneyByCurrency, StageView};
 
 /// The projection's name: its store, durable consumer and status entry.
 pub const NAME: &str = "funnel";
