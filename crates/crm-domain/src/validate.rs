@@ -1,6 +1,6 @@
 //! Field checks shared by the command rules. Each failure is `validation_failed` naming the field.
 
-use crate::money::Money;
+use crate::money::{Money, AMOUNT_MINOR_MAX};
 use crate::rejection::Rejection;
 
 /// Names of people, companies, campaigns, contacts.
@@ -119,18 +119,35 @@ pub fn slug(field: &'static str, value: &str) -> Check {
     }
 }
 
+/// A known currency and `0..=`[`AMOUNT_MINOR_MAX`] minor units.
 pub fn money_non_negative(field: &'static str, money: &Money) -> Check {
     known_currency(field, money)?;
     if money.amount_minor < 0 {
         return Err(Rejection::validation(field, "must not be negative"));
     }
-    Ok(())
+    at_most_the_bound(field, money)
 }
 
+/// A known currency and `1..=`[`AMOUNT_MINOR_MAX`] minor units.
 pub fn money_positive(field: &'static str, money: &Money) -> Check {
     known_currency(field, money)?;
     if money.amount_minor <= 0 {
         return Err(Rejection::validation(field, "must be greater than zero"));
+    }
+    at_most_the_bound(field, money)
+}
+
+/// Every money field of every command: at most [`AMOUNT_MINOR_MAX`] minor units, so that
+/// one amount is exact as a JSON number anywhere and the read models' sums stay exact.
+fn at_most_the_bound(field: &'static str, money: &Money) -> Check {
+    if money.amount_minor > AMOUNT_MINOR_MAX {
+        return Err(Rejection::validation(
+            field,
+            format!(
+                "amount_minor must be at most {AMOUNT_MINOR_MAX} (10^15 minor units), not {}",
+                money.amount_minor
+            ),
+        ));
     }
     Ok(())
 }

@@ -5,8 +5,9 @@
 mod support;
 
 use crm_domain::command::*;
+use crm_domain::money::AMOUNT_MINOR_MAX;
 use crm_domain::types::{SurveyKind, TicketPriority};
-use crm_domain::{Aggregate, Command, ErrorCode, Event, Rejection};
+use crm_domain::{Aggregate, Command, ErrorCode, Event, Rejection, State};
 use support::*;
 
 // ---- histories ----
@@ -438,6 +439,177 @@ fn refunding_in_another_currency_than_the_order_is_a_validation_failure() {
     given(order())
         .when(refund(ORDER, money(10_000, "USD")))
         .then_rejects_field("amount");
+}
+
+// ---- the amount bound: every money field of every command ----
+
+/// One money field of one command: the history it is decided on, and the command with the
+/// field set to an amount in minor units.
+struct MoneyField {
+    field: &'static str,
+    history: fn() -> State,
+    command: fn(i64) -> Command,
+}
+
+/// An order at the bound, so that a refund at the bound is not refused for exceeding it.
+fn order_at_the_bound() -> State {
+    given(vec![order_placed(ORDER, CUSTOMER, eur(AMOUNT_MINOR_MAX))])
+        .state()
+        .clone()
+}
+
+fn money_fields() -> Vec<MoneyField> {
+    fn state(history: impl History) -> State {
+        given(history).state().clone()
+    }
+    vec![
+        MoneyField {
+            field: "estimated_value",
+            history: || state(Aggregate::Lead),
+            command: |amount| {
+                CreateLead {
+                    estimated_value: Some(eur(amount)),
+                    ..create_lead(LEAD)
+                }
+                .into_command()
+            },
+        },
+        MoneyField {
+            field: "estimated_value",
+            history: || state(lead_in("awareness")),
+            command: |amount| {
+                UpdateLeadDetails {
+                    estimated_value: Some(eur(amount)),
+                    ..update_lead_details(LEAD)
+                }
+                .into_command()
+            },
+        },
+        MoneyField {
+            field: "deal_value",
+            history: || state(lead_in("decision")),
+            command: |amount| {
+                WinLead {
+                    deal_value: eur(amount),
+                    ..win(LEAD)
+                }
+                .into_command()
+            },
+        },
+        MoneyField {
+            field: "amount",
+            history: || state(Aggregate::Order),
+            command: |amount| place_order(ORDER, CUSTOMER, eur(amount)).into_command(),
+        },
+        MoneyField {
+            field: "cost",
+            history: || state(Aggregate::Order),
+            command: |amount| {
+                PlaceOrder {
+                    cost: Some(eur(amount)),
+                    ..place_order(ORDER, CUSTOMER, eur(40_000))
+                }
+                .into_command()
+            },
+        },
+        MoneyField {
+            field: "amount",
+            history: order_at_the_bound,
+            command: |amount| refund(ORDER, eur(amount)).into_command(),
+        },
+        MoneyField {
+            field: "budget",
+            history: || state(Aggregate::Campaign),
+            command: |amount| {
+                LaunchCampaign {
+                    budget: Some(eur(amount)),
+                    ..launch_campaign(CAMPAIGN)
+                }
+                .into_command()
+            },
+        },
+        MoneyField {
+            field: "amount",
+            history: || state(vec![campaign_launched(CAMPAIGN)]),
+            command: |amount| record_spend(CAMPAIGN, eur(amount)).into_command(),
+        },
+    ]
+}
+
+#[test]
+fn the_bound_covers_every_money_field_of_every_command() {
+    let mut covered: Vec<&str> = money_fields()
+        .iter()
+        .map(|f| (f.command)(1).name())
+        .collect();
+    covered.sort_unstable();
+    covered.dedup();
+    // The commands with a `Money` field (docs/DOMAIN.md); PlaceOrder has two.
+    assert_eq!(
+        covered,
+        [
+            "CreateLead",
+            "LaunchCampaign",
+            "PlaceOrder",
+            "RecordCampaignSpend",
+            "RefundOrder",
+            "UpdateLeadDetails",
+            "WinLead",
+        ]
+    );
+    assert_eq!(money_fields().len(), 8);
+}
+
+#[test]
+fn every_money_field_at_the_bound_is_accepted_and_carried_exactly() {
+    for field in money_fields() {
+        let decision = given((field.history)())
+            .when((field.command)(AMOUNT_MINOR_MAX))
+            .then_accepts();
+        let event = &decision.appends[0].events[0];
+        let json = serde_json::to_string(event).expect("an event serializes");
+        assert!(
+            json.contains(r#""amount_minor":1000000000000000"#),
+            "{} of {}: {json}",
+            field.field,
+            (field.command)(1).name()
+        );
+    }
+}
+
+#[test]
+fn every_money_field_above_the_bound_is_a_validation_failure_naming_field_and_bound() {
+    for field in money_fields() {
+        for amount in [AMOUNT_MINOR_MAX + 1, i64::MAX] {
+            let rejection = given((field.history)())
+                .when((field.command)(amount))
+                .then_rejects_field(field.field);
+            let Rejection::Validation {
+                reason: message, ..
+            } = &rejection
+            else {
+                unreachable!("then_rejects_field checked the kind")
+            };
+            assert!(
+                message.contains("at most 1000000000000000"),
+                "{}: {message}",
+                field.field
+            );
+        }
+    }
+}
+
+#[test]
+fn an_order_at_the_bound_refunded_in_part_then_above_what_is_left_is_refused() {
+    let state = given(order_at_the_bound())
+        .when(refund(ORDER, eur(AMOUNT_MINOR_MAX - 1)))
+        .then_emits([order_refunded(ORDER, CUSTOMER, eur(AMOUNT_MINOR_MAX - 1))]);
+    given(state.clone())
+        .when(refund(ORDER, eur(2)))
+        .then_rejects(ErrorCode::InvalidTransition);
+    given(state)
+        .when(refund(ORDER, eur(1)))
+        .then_emits([order_refunded(ORDER, CUSTOMER, eur(1))]);
 }
 
 #[test]

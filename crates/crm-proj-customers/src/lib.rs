@@ -5,7 +5,8 @@
 //! A deterministic fold (docs/DESIGN.md rule 10): time comes only from `occurred_at`, every map is
 //! ordered. It is a [`ReadModel`] of the projection SDK, so its stored state is four tables,
 //! one record codec row per key (stored key: `<table>/<key bytes>`, the UUID's 16 raw bytes),
-//! store format 1:
+//! store format 2 (format 1 kept an order's refunds in an `i64`; such a store is rebuilt from
+//! the log at start):
 //!
 //! | table | key | row |
 //! | --- | --- | --- |
@@ -33,7 +34,10 @@
 //!   facts.
 //! - A lead closed (lost, disqualified) without a customer is dropped from the store, since
 //!   no later event can link it.
-//! - Money sums are exact (`i128`) in memory and saturate to `i64` on the wire.
+//! - Money sums are exact (`i128`) in memory and on the wire: `revenue`, `refunds`,
+//!   `net_revenue` and `margin` are JSON numbers while exact in every parser (|n| <= 2^53 - 1,
+//!   else `null`), and `revenue_exact`, ... carry every sum as a string of decimal digits
+//!   (docs/NATS_API.md, "Big numbers").
 
 mod model;
 mod query;
@@ -46,8 +50,8 @@ use model::Model;
 
 pub use query::{ListRequest, Page, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
 pub use view::{
-    ContactView, CustomerView, InteractionView, LeadView, LeadsView, LifecycleStage,
-    MoneyByCurrency, TicketView, COMPLETENESS_FIELDS, LOYAL_ORDERS_MIN,
+    ContactView, CustomerView, ExactByCurrency, InteractionView, LeadView, LeadsView,
+    LifecycleStage, MoneyByCurrency, TicketView, COMPLETENESS_FIELDS, LOYAL_ORDERS_MIN,
 };
 
 /// The customer view read model. See the crate docs for the store layout and choices.
@@ -81,7 +85,8 @@ impl CustomersProjection {
 impl ReadModel for CustomersProjection {
     const NAME: &'static str = "customers";
     const QUERIES: &'static [&'static str] = &["customer.get", "customer.list"];
-    const STORE_FORMAT: u32 = 1;
+    /// 2: an order's refunds are summed in an `i128` (1: `i64`).
+    const STORE_FORMAT: u32 = 2;
 
     fn apply(&mut self, event: &EventEnvelope) {
         self.model.apply(event);

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crm_domain::event::*;
+use crm_domain::money::MinorSum;
 use crm_domain::types::{
     InteractionKind, LeadSource, LeadStatus, OrderChannel, Segment, SurveyKind, TicketCategory,
     TicketPriority, TicketStatus,
@@ -79,7 +80,9 @@ pub(crate) struct OrderRecord {
     pub amount: Money,
     pub cost: Option<Money>,
     pub channel: OrderChannel,
-    pub refunded_minor: i64,
+    /// Refunds of the order, summed exactly (store format 2; an `i64` before, which could
+    /// saturate on refunds beyond the amount that `decide` refuses but a fold must take).
+    pub refunded_minor: MinorSum,
     pub cancelled: bool,
     pub placed_at: Timestamp,
 }
@@ -129,14 +132,15 @@ pub(crate) struct OrderTotals {
     pub placed_at: BTreeMap<Timestamp, u64>,
 }
 
-/// Sums in one currency, in minor units. `i128` so that no sequence of `i64` amounts
-/// overflows and removing a contribution restores the previous sum exactly.
+/// Sums in one currency, in minor units: [`MinorSum`]s, so that no sequence of `i64`
+/// amounts overflows (see `crm_domain::money::MinorSum` for the headroom) and removing a
+/// contribution restores the previous sum exactly.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct CurrencyTotals {
     pub orders: u64,
-    pub revenue: i128,
-    pub refunds: i128,
-    pub cost: i128,
+    pub revenue: MinorSum,
+    pub refunds: MinorSum,
+    pub cost: MinorSum,
 }
 
 impl OrderTotals {
@@ -161,7 +165,7 @@ impl OrderTotals {
         let totals = self.by_currency.entry(order.amount.currency).or_default();
         totals.orders += 1;
         totals.revenue += i128::from(order.amount.amount_minor);
-        totals.refunds += i128::from(order.refunded_minor);
+        totals.refunds += order.refunded_minor;
         totals.cost += i128::from(order_cost(order));
     }
 
@@ -178,7 +182,7 @@ impl OrderTotals {
         };
         totals.orders = totals.orders.saturating_sub(1);
         totals.revenue -= i128::from(order.amount.amount_minor);
-        totals.refunds -= i128::from(order.refunded_minor);
+        totals.refunds -= order.refunded_minor;
         totals.cost -= i128::from(order_cost(order));
         if totals.orders == 0 {
             self.by_currency.remove(&currency);
@@ -308,8 +312,7 @@ impl Model {
             Event::OrderPlaced(e) => self.place_order(e, at),
             Event::OrderRefunded(e) => self.with_order(e.order_id, |order| {
                 if !order.cancelled && e.amount.currency == order.amount.currency {
-                    order.refunded_minor =
-                        order.refunded_minor.saturating_add(e.amount.amount_minor);
+                    order.refunded_minor += i128::from(e.amount.amount_minor);
                 }
             }),
             Event::OrderCancelled(e) => self.with_order(e.order_id, |order| order.cancelled = true),

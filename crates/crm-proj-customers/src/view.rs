@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crm_domain::money::{json_safe, ExactMinor, MinorSum};
 use crm_domain::types::{
     InteractionKind, LeadSource, LeadStatus, Segment, TicketCategory, TicketPriority, TicketStatus,
 };
@@ -12,8 +13,13 @@ use uuid::Uuid;
 
 use crate::model::{CustomerRecord, Links, Model, OrderTotals};
 
-/// Money summed per currency, in minor units: `{"EUR": 90000}`.
-pub type MoneyByCurrency = BTreeMap<Currency, i64>;
+/// Money summed per currency, in minor units, as JSON numbers: `{"EUR": 90000}`. A sum
+/// beyond 2^53 - 1 in magnitude (not exact as a JSON number in every parser) is `null`; the
+/// matching `_exact` field always has it ([`ExactByCurrency`]).
+pub type MoneyByCurrency = BTreeMap<Currency, Option<i64>>;
+
+/// The same sums, exact, as strings of decimal digits: `{"EUR": "90000"}`.
+pub type ExactByCurrency = BTreeMap<Currency, ExactMinor>;
 
 /// Orders a customer needs to be `loyal`.
 pub const LOYAL_ORDERS_MIN: u64 = 5;
@@ -92,6 +98,11 @@ pub struct CustomerView {
     pub refunds: MoneyByCurrency,
     pub net_revenue: MoneyByCurrency,
     pub margin: MoneyByCurrency,
+    /// The same four, exact, as strings of decimal digits.
+    pub revenue_exact: ExactByCurrency,
+    pub refunds_exact: ExactByCurrency,
+    pub net_revenue_exact: ExactByCurrency,
+    pub margin_exact: ExactByCurrency,
     /// Earliest and latest business time of the orders counted.
     pub first_order_at: Option<Timestamp>,
     pub last_order_at: Option<Timestamp>,
@@ -228,10 +239,14 @@ pub(crate) fn render(model: &Model, customer_id: Uuid, c: &CustomerRecord) -> Cu
             })
             .collect(),
         orders_count: links.orders.count,
-        revenue: money.revenue,
-        refunds: money.refunds,
-        net_revenue: money.net_revenue,
-        margin: money.margin,
+        revenue: numbers(&money.revenue),
+        refunds: numbers(&money.refunds),
+        net_revenue: numbers(&money.net_revenue),
+        margin: numbers(&money.margin),
+        revenue_exact: exact(&money.revenue),
+        refunds_exact: exact(&money.refunds),
+        net_revenue_exact: exact(&money.net_revenue),
+        margin_exact: exact(&money.margin),
         first_order_at: links.orders.first_order_at(),
         last_order_at: links.orders.last_order_at(),
         leads,
@@ -296,11 +311,12 @@ fn leads_view(model: &Model, links: &Links) -> LeadsView {
     }
 }
 
+/// A customer's sums per currency, exact.
 struct MoneyViews {
-    revenue: MoneyByCurrency,
-    refunds: MoneyByCurrency,
-    net_revenue: MoneyByCurrency,
-    margin: MoneyByCurrency,
+    revenue: BTreeMap<Currency, MinorSum>,
+    refunds: BTreeMap<Currency, MinorSum>,
+    net_revenue: BTreeMap<Currency, MinorSum>,
+    margin: BTreeMap<Currency, MinorSum>,
 }
 
 impl MoneyViews {
@@ -312,19 +328,24 @@ impl MoneyViews {
             margin: BTreeMap::new(),
         };
         for (currency, totals) in &orders.by_currency {
+            // Exact: sums of at most two event amounts per event (`MinorSum`).
             let net = totals.revenue - totals.refunds;
-            views.revenue.insert(*currency, saturate(totals.revenue));
-            views.refunds.insert(*currency, saturate(totals.refunds));
-            views.net_revenue.insert(*currency, saturate(net));
-            views.margin.insert(*currency, saturate(net - totals.cost));
+            views.revenue.insert(*currency, totals.revenue);
+            views.refunds.insert(*currency, totals.refunds);
+            views.net_revenue.insert(*currency, net);
+            views.margin.insert(*currency, net - totals.cost);
         }
         views
     }
 }
 
-/// Sums are kept exactly in `i128`; the wire carries `i64` (beyond it only in theory).
-fn saturate(value: i128) -> i64 {
-    i64::try_from(value).unwrap_or(if value < 0 { i64::MIN } else { i64::MAX })
+/// JSON numbers where exact in every parser, else `null`.
+fn numbers(sums: &BTreeMap<Currency, MinorSum>) -> MoneyByCurrency {
+    sums.iter().map(|(c, sum)| (*c, json_safe(*sum))).collect()
+}
+
+fn exact(sums: &BTreeMap<Currency, MinorSum>) -> ExactByCurrency {
+    sums.iter().map(|(c, sum)| (*c, ExactMinor(*sum))).collect()
 }
 
 #[cfg(test)]
@@ -354,9 +375,13 @@ mod tests {
     }
 
     #[test]
-    fn sums_beyond_i64_saturate_on_the_wire() {
-        assert_eq!(saturate(i128::from(i64::MAX) + 5), i64::MAX);
-        assert_eq!(saturate(i128::from(i64::MIN) - 5), i64::MIN);
-        assert_eq!(saturate(-42), -42);
+    fn sums_beyond_2_pow_53_are_null_numbers_and_exact_digits() {
+        let eur = Currency::new("EUR").unwrap();
+        let sums = BTreeMap::from([(eur, i128::from(i64::MAX) + 5)]);
+        assert_eq!(numbers(&sums), BTreeMap::from([(eur, None)]));
+        let json = serde_json::to_string(&exact(&sums)).unwrap();
+        assert_eq!(json, r#"{"EUR":"9223372036854775812"}"#);
+        let small = BTreeMap::from([(eur, -42)]);
+        assert_eq!(numbers(&small), BTreeMap::from([(eur, Some(-42))]));
     }
 }

@@ -141,8 +141,8 @@ fn lead(lead: Uuid, customer: Option<Uuid>) -> Event {
     })
 }
 
-fn money_map(pairs: &[(Money, i64)]) -> std::collections::BTreeMap<crm_domain::Currency, i64> {
-    pairs.iter().map(|(m, v)| (m.currency, *v)).collect()
+fn money_map(pairs: &[(Money, i64)]) -> crm_proj_customers::MoneyByCurrency {
+    pairs.iter().map(|(m, v)| (m.currency, Some(*v))).collect()
 }
 
 const C: Uuid = Uuid::from_u128(0xc1);
@@ -619,7 +619,7 @@ fn the_projection_names_itself_and_its_queries() {
     let projection = CustomersProjection::new();
     assert_eq!(projection.name(), "customers");
     assert_eq!(projection.queries(), ["customer.get", "customer.list"]);
-    assert_eq!(projection.store_format(), 1);
+    assert_eq!(projection.store_format(), 2);
 }
 
 #[test]

@@ -19,7 +19,7 @@ fn customer_a_is_repeat_with_net_revenue_after_the_refund() {
     let a = projection().customer(CUSTOMER_A).expect("A is registered");
     assert_eq!(a.lifecycle_stage, LifecycleStage::Repeat);
     assert_eq!(a.orders_count, 2);
-    let eur = |minor: i64| [(eur(0).currency, minor)].into_iter().collect();
+    let eur = |minor: i64| [(eur(0).currency, Some(minor))].into_iter().collect();
     assert_eq!(a.revenue, eur(100_000));
     assert_eq!(a.refunds, eur(10_000));
     assert_eq!(a.net_revenue, eur(90_000));
@@ -42,7 +42,7 @@ fn customer_b_is_first_purchase_with_one_closed_ticket() {
     let b = projection().customer(CUSTOMER_B).expect("B is registered");
     assert_eq!(b.lifecycle_stage, LifecycleStage::FirstPurchase);
     assert_eq!(b.orders_count, 1);
-    let eur = |minor: i64| [(eur(0).currency, minor)].into_iter().collect();
+    let eur = |minor: i64| [(eur(0).currency, Some(minor))].into_iter().collect();
     assert_eq!(b.revenue, eur(100_000));
     assert_eq!(b.net_revenue, eur(100_000));
     assert_eq!((b.last_nps, b.last_csat), (Some(6), Some(3)));

@@ -36,6 +36,10 @@
 //! - Only pipelines that exist (`default`, or one defined in the log) are served; leads of a
 //!   pipeline never defined are counted and show if it is defined later.
 //! - Events for unknown or closed leads change nothing.
+//! - Money sums are exact (`i128`); `value`, `average_deal_value` and `velocity` are JSON
+//!   numbers while exact in every parser (else `null`), with `_exact` twins holding the digits
+//!   as strings (docs/NATS_API.md, "Big numbers"). The velocity is computed exactly from the
+//!   integer sums and rounded once.
 
 mod model;
 mod view;
@@ -46,7 +50,7 @@ use serde::Deserialize;
 
 use model::Model;
 
-pub use view::{FunnelView, MoneyByCurrency, StageView};
+pub use view::{ExactByCurrency, FunnelView, MoneyByCurrency, StageView};
 
 /// The projection's name: its store, durable consumer and status entry.
 pub const NAME: &str = "funnel";

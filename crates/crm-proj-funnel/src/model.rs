@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crm_domain::event::{AggregateEvent, LeadCreated, LeadEvent, LeadWon, PipelineEvent};
+use crm_domain::money::MinorSum;
 use crm_domain::types::{LeadStatus, DEFAULT_PIPELINE, DEFAULT_PIPELINE_STAGES};
 use crm_domain::{Currency, Money, Month, Timestamp};
 use crm_projector::{EventEnvelope, StoredTable, Table};
@@ -101,9 +102,11 @@ pub(crate) struct StageTotals {
     pub value: BTreeMap<Currency, MoneySum>,
 }
 
+/// A sum of amounts in one currency and how many: exact (`MinorSum`: an i128 sum of event
+/// amounts cannot overflow, see `crm_domain::money::MinorSum`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct MoneySum {
-    pub sum: i128,
+    pub sum: MinorSum,
     pub count: u64,
 }
 

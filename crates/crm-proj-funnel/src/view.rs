@@ -3,14 +3,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crm_domain::money::{div_round, json_safe, product_ratio_round, ExactMinor, MinorSum};
 use crm_domain::time::MICROS_PER_DAY;
 use crm_domain::{Currency, Month};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Funnel, MoneySum, StageTotals};
 
-/// Money per currency, in minor units: `{"EUR": 200000}`.
-pub type MoneyByCurrency = BTreeMap<Currency, i64>;
+/// Money per currency, in minor units, as JSON numbers: `{"EUR": 200000}`. A figure beyond
+/// 2^53 - 1 in magnitude (not exact as a JSON number in every parser) is `null`; the
+/// matching `_exact` field always has it ([`ExactByCurrency`]).
+pub type MoneyByCurrency = BTreeMap<Currency, Option<i64>>;
+
+/// The same money figures, exact, as strings of decimal digits: `{"EUR": "200000"}`.
+pub type ExactByCurrency = BTreeMap<Currency, ExactMinor>;
 
 /// One pipeline's funnel over all leads (`month: null`) or the leads created in a month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,11 +37,14 @@ pub struct FunnelView {
     /// Mean deal value of the won leads per currency, rounded half away from zero; `null`
     /// before the first win.
     pub average_deal_value: Option<MoneyByCurrency>,
+    pub average_deal_value_exact: Option<ExactByCurrency>,
     /// Mean days from creation to win; `null` before the first win.
     pub average_sales_cycle_days: Option<f64>,
-    /// open x win rate x average deal value / average cycle days, per currency, rounded half
-    /// away from zero; `null` when a factor is missing or the cycle is zero days.
+    /// open x win rate x average deal value / average cycle days, per currency, computed
+    /// exactly from the integer sums and rounded half away from zero; `null` when a factor
+    /// is missing or the cycle is zero days.
     pub velocity: Option<MoneyByCurrency>,
+    pub velocity_exact: Option<ExactByCurrency>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +62,7 @@ pub struct StageView {
     pub median_days_in_stage: Option<f64>,
     /// Sum of the estimated values of the open leads in the stage, per currency.
     pub value: MoneyByCurrency,
+    pub value_exact: ExactByCurrency,
     /// The stage is not in the pipeline's current definition (it was redefined).
     pub retired: bool,
 }
@@ -94,25 +104,21 @@ pub(crate) fn render(
     let win_rate = ratio(funnel.won, funnel.won + funnel.lost);
     let average_sales_cycle_days = (funnel.won > 0)
         .then(|| funnel.cycle_micros_sum as f64 / funnel.won as f64 / MICROS_PER_DAY as f64);
-    let average_deal_value = (!funnel.deal_values.is_empty()).then(|| {
-        funnel
-            .deal_values
-            .iter()
-            .map(|(currency, sum)| (*currency, mean_rounded(sum)))
-            .collect()
-    });
-    let velocity = match (win_rate, average_sales_cycle_days) {
-        (Some(win_rate), Some(days)) if days > 0.0 && !funnel.deal_values.is_empty() => Some(
+    let average_deal_value: Option<BTreeMap<Currency, MinorSum>> = (!funnel.deal_values.is_empty())
+        .then(|| {
             funnel
                 .deal_values
                 .iter()
-                .map(|(currency, sum)| {
-                    let deal = sum.sum as f64 / sum.count as f64;
-                    let velocity = funnel.open as f64 * win_rate * deal / days;
-                    (*currency, round_to_minor(velocity))
-                })
-                .collect(),
-        ),
+                .map(|(currency, sum)| (*currency, mean_rounded(sum)))
+                .collect()
+        });
+    let velocity: Option<BTreeMap<Currency, MinorSum>> = match (win_rate, average_sales_cycle_days)
+    {
+        (Some(_), Some(days)) if days > 0.0 && !funnel.deal_values.is_empty() => funnel
+            .deal_values
+            .iter()
+            .map(|(currency, sum)| Some((*currency, velocity(funnel, sum)?)))
+            .collect(),
         _ => None,
     };
     FunnelView {
@@ -125,10 +131,49 @@ pub(crate) fn render(
         lost: funnel.lost,
         disqualified: funnel.disqualified,
         win_rate,
-        average_deal_value,
+        average_deal_value: average_deal_value.as_ref().map(numbers),
+        average_deal_value_exact: average_deal_value.as_ref().map(exact),
         average_sales_cycle_days,
-        velocity,
+        velocity: velocity.as_ref().map(numbers),
+        velocity_exact: velocity.as_ref().map(exact),
     }
+}
+
+/// open x win rate x mean deal value / mean cycle days
+/// = open x (won / (won + lost)) x (deal sum / deals) / (cycle micros / won / micros a day)
+/// = open x won x won x micros a day x deal sum / ((won + lost) x deals x cycle micros),
+/// formed exactly in wide arithmetic and rounded once, half away from zero. `None` when the
+/// cycle sum is not positive, or (beyond any real figure) outside `i128`.
+fn velocity(funnel: &Funnel, deals: &MoneySum) -> Option<MinorSum> {
+    if funnel.cycle_micros_sum <= 0 {
+        return None;
+    }
+    let won = u128::from(funnel.won);
+    let magnitude = product_ratio_round(
+        &[
+            u128::from(funnel.open),
+            won,
+            won,
+            MICROS_PER_DAY.unsigned_abs().into(),
+            deals.sum.unsigned_abs(),
+        ],
+        &[
+            won + u128::from(funnel.lost),
+            u128::from(deals.count),
+            funnel.cycle_micros_sum.unsigned_abs(),
+        ],
+    )?;
+    let magnitude = MinorSum::try_from(magnitude).ok()?;
+    Some(if deals.sum < 0 { -magnitude } else { magnitude })
+}
+
+/// JSON numbers where exact in every parser, else `null`.
+fn numbers(sums: &BTreeMap<Currency, MinorSum>) -> MoneyByCurrency {
+    sums.iter().map(|(c, sum)| (*c, json_safe(*sum))).collect()
+}
+
+fn exact(sums: &BTreeMap<Currency, MinorSum>) -> ExactByCurrency {
+    sums.iter().map(|(c, sum)| (*c, ExactMinor(*sum))).collect()
 }
 
 fn stage_view(
@@ -149,7 +194,12 @@ fn stage_view(
         value: totals
             .value
             .iter()
-            .map(|(currency, sum)| (*currency, saturate(sum.sum)))
+            .map(|(currency, sum)| (*currency, json_safe(sum.sum)))
+            .collect(),
+        value_exact: totals
+            .value
+            .iter()
+            .map(|(currency, sum)| (*currency, ExactMinor(sum.sum)))
             .collect(),
         retired,
     }
@@ -184,29 +234,9 @@ pub(crate) fn median_micros(durations: &BTreeMap<i64, u64>) -> Option<f64> {
     None
 }
 
-/// Integer mean, halves away from zero.
-pub(crate) fn mean_rounded(sum: &MoneySum) -> i64 {
-    if sum.count == 0 {
-        return 0;
-    }
-    let count = i128::from(sum.count);
-    let quotient = sum.sum / count;
-    let remainder = sum.sum % count;
-    let rounded = if 2 * remainder.abs() >= count {
-        quotient + sum.sum.signum()
-    } else {
-        quotient
-    };
-    saturate(rounded)
-}
-
-/// Halves away from zero (`f64::round`); the cast saturates.
-fn round_to_minor(value: f64) -> i64 {
-    value.round() as i64
-}
-
-fn saturate(value: i128) -> i64 {
-    i64::try_from(value).unwrap_or(if value < 0 { i64::MIN } else { i64::MAX })
+/// Integer mean, halves away from zero, exact.
+pub(crate) fn mean_rounded(sum: &MoneySum) -> MinorSum {
+    div_round(sum.sum, i128::from(sum.count)).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -242,7 +272,7 @@ mod tests {
         assert_eq!(mean(190_000, 3), 63_333);
         assert_eq!(mean(200_000, 3), 66_667);
         assert_eq!(mean(7, 0), 0);
-        assert_eq!(round_to_minor(66_666.5), 66_667);
-        assert_eq!(round_to_minor(-0.5), -1);
+        let beyond = i128::from(i64::MAX) * 3;
+        assert_eq!(mean(beyond, 2), i128::from(i64::MAX) * 3 / 2 + 1);
     }
 }

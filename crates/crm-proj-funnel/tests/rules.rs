@@ -138,7 +138,7 @@ fn entered(funnel: &FunnelView) -> Vec<(&str, u64)> {
 }
 
 fn money_map(pairs: &[(Money, i64)]) -> crm_proj_funnel::MoneyByCurrency {
-    pairs.iter().map(|(m, v)| (m.currency, *v)).collect()
+    pairs.iter().map(|(m, v)| (m.currency, Some(*v))).collect()
 }
 
 #[test]

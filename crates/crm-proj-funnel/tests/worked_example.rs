@@ -66,7 +66,7 @@ fn check_example_funnel(funnel: &FunnelView) {
     assert!(close(decision.avg_days_in_stage, 17.0 / 3.0));
     assert!(close(decision.median_days_in_stage, 5.0));
 
-    let eur = |minor: i64| [(eur(0).currency, minor)].into_iter().collect();
+    let eur = |minor: i64| [(eur(0).currency, Some(minor))].into_iter().collect();
     assert_eq!(awareness.value, eur(4 * LEAD_ESTIMATE_MINOR));
     assert_eq!(interest.value, eur(2 * LEAD_ESTIMATE_MINOR));
     assert_eq!(consideration.value, eur(LEAD_ESTIMATE_MINOR));

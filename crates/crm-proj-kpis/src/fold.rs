@@ -93,8 +93,9 @@ impl Model {
                 let amount = i128::from(e.amount.amount_minor);
                 let currency = e.amount.currency;
                 self.both(month, |b| {
-                    let spend = b.campaign_spend.entry(currency).or_default();
-                    *spend = spend.saturating_add(amount);
+                    // Exact: see `crm_domain::money::MinorSum` for why an i128 sum of event
+                    // amounts cannot overflow.
+                    *b.campaign_spend.entry(currency).or_default() += amount;
                 });
             }
             Event::CampaignReachRecorded(e) => {
@@ -343,7 +344,7 @@ impl Model {
         }
         let amount = i128::from(e.amount.amount_minor);
         let Some(order) = self.orders.update(&e.order_id, |order| {
-            order.refunded = order.refunded.saturating_add(amount);
+            order.refunded += amount;
             *order
         }) else {
             return;
@@ -596,19 +597,21 @@ fn add_sales_only(b: &mut Bucket, order: &OrderMemory, sales: Sales, sign: Sign)
     }
 }
 
+/// Money is added and taken out exactly (a cancellation takes out what the order put in):
+/// the sums are `MinorSum`s, which no event log can overflow (`crm_domain::money::MinorSum`).
 fn add_sales(target: &mut Sales, sales: Sales, sign: Sign) {
     match sign {
         Sign::Plus => {
             target.orders = target.orders.saturating_add(sales.orders);
-            target.revenue = target.revenue.saturating_add(sales.revenue);
-            target.refunds = target.refunds.saturating_add(sales.refunds);
-            target.cost = target.cost.saturating_add(sales.cost);
+            target.revenue += sales.revenue;
+            target.refunds += sales.refunds;
+            target.cost += sales.cost;
         }
         Sign::Minus => {
             target.orders = target.orders.saturating_sub(sales.orders);
-            target.revenue = target.revenue.saturating_sub(sales.revenue);
-            target.refunds = target.refunds.saturating_sub(sales.refunds);
-            target.cost = target.cost.saturating_sub(sales.cost);
+            target.revenue -= sales.revenue;
+            target.refunds -= sales.refunds;
+            target.cost -= sales.cost;
         }
     }
 }

@@ -17,7 +17,9 @@
 //!   the nearest unit with halves away from zero, by integer arithmetic. A currency appears
 //!   when the period has a non-cancelled order in it (for `customer_acquisition_cost`: when the
 //!   period has campaign spend in it); its value is `null` when its own denominator is zero.
-//!   Sums are kept in `i128` and clamped to the `i64` range when written.
+//!   Sums are exact `i128`s, never clamped; each money field has an `<name>_exact` twin with
+//!   the figures as strings of decimal digits, and the number itself is `null` beyond 2^53 - 1
+//!   (docs/NATS_API.md, "Big numbers"; the same for the `*_micros_total` counters).
 //! * Durations are measured between `occurred_at` times and clamped at zero (a backfill may put
 //!   the end before the start).
 //!

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crm_domain::money::MinorSum;
 use crm_domain::types::{LeadSource, OrderChannel};
 use crm_domain::{Currency, Month, Timestamp};
 use crm_projector::{Single, StoredTable, Table};
@@ -133,7 +134,7 @@ pub(crate) struct Bucket {
 
     pub interactions: u64,
 
-    pub campaign_spend: BTreeMap<Currency, i128>,
+    pub campaign_spend: BTreeMap<Currency, MinorSum>,
     pub campaign_reach: u64,
     pub campaign_responses: u64,
 
@@ -141,22 +142,24 @@ pub(crate) struct Bucket {
     pub channels: BTreeMap<OrderChannel, BTreeMap<Currency, Sales>>,
 }
 
-/// Sums over a set of (non-cancelled) orders in one currency, in minor units.
+/// Sums over a set of (non-cancelled) orders in one currency, in minor units, exact (see
+/// [`MinorSum`] for the headroom: net and margin too are sums of at most two event amounts
+/// per event, so they cannot overflow either).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Sales {
     pub orders: u64,
-    pub revenue: i128,
-    pub refunds: i128,
-    pub cost: i128,
+    pub revenue: MinorSum,
+    pub refunds: MinorSum,
+    pub cost: MinorSum,
 }
 
 impl Sales {
-    pub fn net(&self) -> i128 {
-        self.revenue.saturating_sub(self.refunds)
+    pub fn net(&self) -> MinorSum {
+        self.revenue - self.refunds
     }
 
-    pub fn margin(&self) -> i128 {
-        self.net().saturating_sub(self.cost)
+    pub fn margin(&self) -> MinorSum {
+        self.net() - self.cost
     }
 }
 
@@ -248,7 +251,7 @@ pub(crate) struct OrderMemory {
     pub amount: i64,
     /// Zero when absent (or, which `decide` refuses, in another currency).
     pub cost: i64,
-    pub refunded: i128,
+    pub refunded: MinorSum,
     pub channel: OrderChannel,
     /// The lead source the order's revenue is attributed to, fixed at placement.
     pub source: Option<LeadSource>,

@@ -11,6 +11,8 @@ use crm_domain::{Currency, Month, Timestamp};
 use crm_projector::QueryError;
 use serde_json::{json, Map, Value};
 
+use crm_domain::money::{div_round, json_safe, product_ratio_round, ExactMinor, MinorSum};
+
 use crate::model::{Bucket, Model, Sales, PROFILE_FIELDS};
 
 /// How far back "the last 30 days" of the data update rate reach from the newest event.
@@ -83,7 +85,7 @@ struct View<'a> {
     /// End of the all-time window of the data update rate.
     update_window_end: Option<Timestamp>,
     /// By currency, over all orders placed up to the period's end: (net, customers, orders).
-    historical: BTreeMap<Currency, (i128, u64, u64)>,
+    historical: BTreeMap<Currency, (MinorSum, u64, u64)>,
     /// By currency: customers with orders, summed over the period's months.
     customer_months: BTreeMap<Currency, u64>,
     /// Month only: the previous month's sales, for the growth rate.
@@ -147,7 +149,7 @@ impl<'a> View<'a> {
         let mut active_start = 0i128;
         let mut backlog_end = 0i128;
         let mut profile_fields_end = 0i128;
-        let mut historical: BTreeMap<Currency, (i128, u64, u64)> = BTreeMap::new();
+        let mut historical: BTreeMap<Currency, (MinorSum, u64, u64)> = BTreeMap::new();
         for (m, b) in model.months.range(..=month) {
             if *m < month {
                 active_start += active_delta(b);
@@ -156,7 +158,7 @@ impl<'a> View<'a> {
             profile_fields_end += i128::from(b.profile_fields_delta);
             for (currency, totals) in &b.currencies {
                 let (net, customers, orders) = historical.entry(*currency).or_default();
-                *net = net.saturating_add(totals.sales.net());
+                *net += totals.sales.net();
                 *customers = customers.saturating_add(totals.first_order_customers);
                 *orders = orders.saturating_add(totals.sales.orders);
             }
@@ -191,93 +193,95 @@ impl<'a> View<'a> {
         let churned = i128::from(b.customers_churned);
         let acm = self.active_customer_months;
         let mut kpis = Map::new();
-        let mut put = |name: &str, value: Value| {
-            kpis.insert(name.to_owned(), value);
-        };
+        let k = &mut kpis;
 
         put(
+            k,
             "lead_conversion_rate",
             ratio(b.leads_converted, b.leads_created),
         );
         put(
+            k,
             "win_rate",
             ratio(b.leads_won, b.leads_won.saturating_add(b.leads_lost)),
         );
         put(
+            k,
             "average_sales_cycle_days",
             mean_in(b.sales_cycle_micros, b.leads_won, MICROS_PER_DAY),
         );
-        put(
+        put_money(
+            k,
             "revenue",
-            money_map(sales.iter().map(|(c, s)| (*c, Some(s.revenue)))),
+            sales.iter().map(|(c, s)| (*c, Some(s.revenue))),
         );
-        put(
+        put_money(
+            k,
             "net_revenue",
-            money_map(sales.iter().map(|(c, s)| (*c, Some(s.net())))),
+            sales.iter().map(|(c, s)| (*c, Some(s.net()))),
         );
-        put("sales_growth_rate", self.sales_growth());
-        put(
+        put(k, "sales_growth_rate", self.sales_growth());
+        put_money(
+            k,
             "average_order_value",
-            money_map(
-                sales
-                    .iter()
-                    .map(|(c, s)| (*c, div_round(s.net(), s.orders.into()))),
-            ),
+            sales
+                .iter()
+                .map(|(c, s)| (*c, div_round(s.net(), s.orders.into()))),
         );
         put(
+            k,
             "repeat_purchase_rate",
             ratio(b.customers_with_repeat_orders, b.customers_with_orders),
         );
-        put("churn_rate", ratio(churned, acm));
+        put(k, "churn_rate", ratio(churned, acm));
         put(
+            k,
             "retention_rate",
             ratio(acm - churned + i128::from(b.customers_reactivated), acm),
         );
-        put(
+        put_money(
+            k,
             "historical_clv",
-            money_map(
-                self.historical
-                    .iter()
-                    .map(|(c, (net, customers, _))| (*c, div_round(*net, (*customers).into()))),
-            ),
+            self.historical
+                .iter()
+                .map(|(c, (net, customers, _))| (*c, div_round(*net, (*customers).into()))),
         );
-        put(
+        put_money(
+            k,
             "predictive_clv",
-            money_map(sales.iter().map(|(c, s)| {
+            sales.iter().map(|(c, s)| {
                 let customer_months = self.customer_months.get(c).copied().unwrap_or(0);
-                let value = if acm > 0 && churned > 0 {
-                    s.margin().checked_mul(acm).and_then(|num| {
-                        div_round(num, i128::from(customer_months).checked_mul(churned)?)
-                    })
-                } else {
-                    None
-                };
-                (*c, value)
-            })),
+                (
+                    *c,
+                    predictive_clv(s.margin(), acm, customer_months, churned),
+                )
+            }),
         );
-        put(
+        put_money(
+            k,
             "average_margin_per_customer",
-            money_map(sales.iter().map(|(c, s)| {
+            sales.iter().map(|(c, s)| {
                 let customers = b.currencies.get(c).map_or(0, |t| t.customers_with_orders);
                 (*c, div_round(s.margin(), customers.into()))
-            })),
+            }),
         );
-        put(
+        put_money(
+            k,
             "customer_acquisition_cost",
-            money_map(
-                b.campaign_spend
-                    .iter()
-                    .filter(|(_, spend)| **spend != 0)
-                    .map(|(c, spend)| (*c, div_round(*spend, b.customers_registered.into()))),
-            ),
+            b.campaign_spend
+                .iter()
+                .filter(|(_, spend)| **spend != 0)
+                .map(|(c, spend)| (*c, div_round(*spend, b.customers_registered.into()))),
         );
-        put("nps", nps(b));
-        put("csat", ratio(b.csat_satisfied, b.csat_responses));
+        put(k, "nps", nps(b));
+        put(k, "csat", ratio(b.csat_satisfied, b.csat_responses));
         put(
+            k,
             "complaint_rate",
             ratio(b.complaints_opened, self.active_end),
         );
         put(
+            k,
             "first_response_minutes_mean",
             mean_in(
                 b.first_response_micros,
@@ -286,25 +290,30 @@ impl<'a> View<'a> {
             ),
         );
         put(
+            k,
             "first_response_minutes_p90",
             p90_minutes(self.first_response),
         );
         put(
+            k,
             "resolution_minutes_mean",
             mean_in(b.resolution_micros, b.resolutions, MICROS_PER_MINUTE),
         );
-        put("resolution_minutes_p90", p90_minutes(self.resolution));
-        put("ticket_backlog", int(self.backlog_end));
+        put(k, "resolution_minutes_p90", p90_minutes(self.resolution));
+        put(k, "ticket_backlog", int(self.backlog_end));
         put(
+            k,
             "contacts_per_customer",
             ratio(b.interactions, self.active_end),
         );
         put(
+            k,
             "marketing_feedback_rate",
             ratio(b.campaign_responses, b.campaign_reach),
         );
-        put("channel_effectiveness", channel_effectiveness(b));
+        put(k, "channel_effectiveness", channel_effectiveness(b));
         put(
+            k,
             "data_completeness",
             ratio(
                 self.profile_fields_end,
@@ -312,13 +321,13 @@ impl<'a> View<'a> {
             ),
         );
         put(
+            k,
             "data_update_rate",
             ratio(self.profiles_updated, self.active_end),
         );
-        put("counters", self.counters(&sales));
+        put(k, "counters", self.counters(&sales));
         Value::Object(kpis)
     }
-
     /// Month only: per currency, (net this month - net last month) / net last month.
     fn sales_growth(&self) -> Value {
         let Some(previous) = self.previous else {
@@ -333,7 +342,7 @@ impl<'a> View<'a> {
             let net_before = before.get(&currency).map_or(0, Sales::net);
             growth.insert(
                 currency.to_string(),
-                ratio(net_now.saturating_sub(net_before), net_before),
+                ratio(net_now - net_before, net_before),
             );
         }
         Value::Object(growth)
@@ -341,63 +350,109 @@ impl<'a> View<'a> {
 
     fn counters(&self, sales: &BTreeMap<Currency, Sales>) -> Value {
         let b = self.bucket;
-        let per_currency =
-            |f: &dyn Fn(&Sales) -> i128| money_map(sales.iter().map(|(c, s)| (*c, Some(f(s)))));
-        json!({
-            "leads_created": b.leads_created,
-            "leads_converted": b.leads_converted,
-            "leads_won": b.leads_won,
-            "leads_lost": b.leads_lost,
-            "sales_cycle_micros_total": uint(b.sales_cycle_micros),
-            "orders": b.orders,
-            "orders_by_currency": per_currency(&|s| s.orders.into()),
-            "refunds": per_currency(&|s| s.refunds),
-            "cost": per_currency(&|s| s.cost),
-            "customers_with_orders": b.customers_with_orders,
-            "customers_with_repeat_orders": b.customers_with_repeat_orders,
-            "customers_with_orders_by_currency": money_map(sales.keys().map(|c| {
+        let counts = |entries: &mut dyn Iterator<Item = (Currency, u64)>| -> Value {
+            Value::Object(
+                entries
+                    .map(|(currency, n)| (currency.to_string(), Value::from(n)))
+                    .collect(),
+            )
+        };
+        let mut counters = Map::new();
+        let c = &mut counters;
+        put(c, "leads_created", b.leads_created.into());
+        put(c, "leads_converted", b.leads_converted.into());
+        put(c, "leads_won", b.leads_won.into());
+        put(c, "leads_lost", b.leads_lost.into());
+        put_exact(c, "sales_cycle_micros_total", b.sales_cycle_micros);
+        put(c, "orders", b.orders.into());
+        put(
+            c,
+            "orders_by_currency",
+            counts(&mut sales.iter().map(|(c, s)| (*c, s.orders))),
+        );
+        put_money(
+            c,
+            "refunds",
+            sales.iter().map(|(c, s)| (*c, Some(s.refunds))),
+        );
+        put_money(c, "cost", sales.iter().map(|(c, s)| (*c, Some(s.cost))));
+        put(c, "customers_with_orders", b.customers_with_orders.into());
+        put(
+            c,
+            "customers_with_repeat_orders",
+            b.customers_with_repeat_orders.into(),
+        );
+        put(
+            c,
+            "customers_with_orders_by_currency",
+            counts(&mut sales.keys().map(|c| {
                 let customers = b.currencies.get(c).map_or(0, |t| t.customers_with_orders);
-                (*c, Some(customers.into()))
+                (*c, customers)
             })),
-            "customer_months_with_orders_by_currency": money_map(
-                self.customer_months.iter().map(|(c, n)| (*c, Some((*n).into())))
-            ),
-            "historical_net_revenue": money_map(
-                self.historical.iter().map(|(c, (net, _, _))| (*c, Some(*net)))
-            ),
-            "historical_customers_with_orders": money_map(
-                self.historical.iter().map(|(c, (_, customers, _))| (*c, Some((*customers).into())))
-            ),
-            "customers_registered": b.customers_registered,
-            "customers_churned": b.customers_churned,
-            "customers_reactivated": b.customers_reactivated,
-            "active_customers": int(self.active_end),
-            "active_customers_at_start": int(self.active_start),
-            "active_customer_months": int(self.active_customer_months),
-            "profile_fields_filled": int(self.profile_fields_end),
-            "profiles_updated": self.profiles_updated,
-            "profile_update_window_end": self.update_window_end.map(|t| t.to_string()),
-            "nps_responses": b.nps_responses,
-            "nps_promoters": b.nps_promoters,
-            "nps_detractors": b.nps_detractors,
-            "csat_responses": b.csat_responses,
-            "csat_satisfied": b.csat_satisfied,
-            "tickets_opened": b.tickets_opened,
-            "complaints_opened": b.complaints_opened,
-            "first_responses": b.first_responses,
-            "first_response_micros_total": uint(b.first_response_micros),
-            "resolutions": b.resolutions,
-            "resolution_micros_total": uint(b.resolution_micros),
-            "interactions": b.interactions,
-            "campaign_spend": money_map(
-                b.campaign_spend
+        );
+        put(
+            c,
+            "customer_months_with_orders_by_currency",
+            counts(&mut self.customer_months.iter().map(|(c, n)| (*c, *n))),
+        );
+        put_money(
+            c,
+            "historical_net_revenue",
+            self.historical
+                .iter()
+                .map(|(c, (net, _, _))| (*c, Some(*net))),
+        );
+        put(
+            c,
+            "historical_customers_with_orders",
+            counts(
+                &mut self
+                    .historical
                     .iter()
-                    .filter(|(_, spend)| **spend != 0)
-                    .map(|(c, spend)| (*c, Some(*spend)))
+                    .map(|(c, (_, customers, _))| (*c, *customers)),
             ),
-            "campaign_reach": b.campaign_reach,
-            "campaign_responses": b.campaign_responses,
-        })
+        );
+        put(c, "customers_registered", b.customers_registered.into());
+        put(c, "customers_churned", b.customers_churned.into());
+        put(c, "customers_reactivated", b.customers_reactivated.into());
+        put(c, "active_customers", int(self.active_end));
+        put(c, "active_customers_at_start", int(self.active_start));
+        put(
+            c,
+            "active_customer_months",
+            int(self.active_customer_months),
+        );
+        put(c, "profile_fields_filled", int(self.profile_fields_end));
+        put(c, "profiles_updated", self.profiles_updated.into());
+        put(
+            c,
+            "profile_update_window_end",
+            self.update_window_end
+                .map_or(Value::Null, |t| Value::String(t.to_string())),
+        );
+        put(c, "nps_responses", b.nps_responses.into());
+        put(c, "nps_promoters", b.nps_promoters.into());
+        put(c, "nps_detractors", b.nps_detractors.into());
+        put(c, "csat_responses", b.csat_responses.into());
+        put(c, "csat_satisfied", b.csat_satisfied.into());
+        put(c, "tickets_opened", b.tickets_opened.into());
+        put(c, "complaints_opened", b.complaints_opened.into());
+        put(c, "first_responses", b.first_responses.into());
+        put_exact(c, "first_response_micros_total", b.first_response_micros);
+        put(c, "resolutions", b.resolutions.into());
+        put_exact(c, "resolution_micros_total", b.resolution_micros);
+        put(c, "interactions", b.interactions.into());
+        put_money(
+            c,
+            "campaign_spend",
+            b.campaign_spend
+                .iter()
+                .filter(|(_, spend)| **spend != 0)
+                .map(|(c, spend)| (*c, Some(*spend))),
+        );
+        put(c, "campaign_reach", b.campaign_reach.into());
+        put(c, "campaign_responses", b.campaign_responses.into());
+        Value::Object(counters)
     }
 }
 
@@ -459,37 +514,74 @@ fn channel_effectiveness(b: &Bucket) -> Value {
     for source in LeadSource::ALL {
         let t = b.sources.get(source).unwrap_or(&none);
         let sales: BTreeMap<_, _> = t.sales.iter().filter(|(_, s)| s.orders > 0).collect();
-        sources.insert(
-            source.as_str().to_owned(),
-            json!({
-                "leads": t.leads,
-                "converted": t.converted,
-                "won": t.won,
-                "lost": t.lost,
-                "conversion_rate": ratio(t.converted, t.leads),
-                "win_rate": ratio(t.won, t.won.saturating_add(t.lost)),
-                "orders": sales.values().map(|s| s.orders).sum::<u64>(),
-                "net_revenue": money_map(sales.iter().map(|(c, s)| (**c, Some(s.net())))),
-            }),
+        let mut row = Map::new();
+        let r = &mut row;
+        put(r, "leads", t.leads.into());
+        put(r, "converted", t.converted.into());
+        put(r, "won", t.won.into());
+        put(r, "lost", t.lost.into());
+        put(r, "conversion_rate", ratio(t.converted, t.leads));
+        put(r, "win_rate", ratio(t.won, t.won.saturating_add(t.lost)));
+        put(
+            r,
+            "orders",
+            sales.values().map(|s| s.orders).sum::<u64>().into(),
         );
+        put_money(
+            r,
+            "net_revenue",
+            sales.iter().map(|(c, s)| (**c, Some(s.net()))),
+        );
+        sources.insert(source.as_str().to_owned(), Value::Object(row));
     }
     let no_sales = BTreeMap::new();
     let mut channels = Map::new();
     for channel in OrderChannel::ALL {
         let by_currency = b.channels.get(channel).unwrap_or(&no_sales);
         let sales: BTreeMap<_, _> = by_currency.iter().filter(|(_, s)| s.orders > 0).collect();
-        channels.insert(
-            channel.as_str().to_owned(),
-            json!({
-                "orders": sales.values().map(|s| s.orders).sum::<u64>(),
-                "net_revenue": money_map(sales.iter().map(|(c, s)| (**c, Some(s.net())))),
-                "average_order_value": money_map(
-                    sales.iter().map(|(c, s)| (**c, div_round(s.net(), s.orders.into())))
-                ),
-            }),
+        let mut row = Map::new();
+        let r = &mut row;
+        put(
+            r,
+            "orders",
+            sales.values().map(|s| s.orders).sum::<u64>().into(),
         );
+        put_money(
+            r,
+            "net_revenue",
+            sales.iter().map(|(c, s)| (**c, Some(s.net()))),
+        );
+        put_money(
+            r,
+            "average_order_value",
+            sales
+                .iter()
+                .map(|(c, s)| (**c, div_round(s.net(), s.orders.into()))),
+        );
+        channels.insert(channel.as_str().to_owned(), Value::Object(row));
     }
     json!({ "by_lead_source": sources, "by_order_channel": channels })
+}
+
+/// Per currency: margin x active customer-months / (customer-months with orders x churned),
+/// the average monthly margin per customer over the monthly churn rate, rounded half away
+/// from zero. Exact whatever the magnitudes (the products are formed in wide arithmetic);
+/// `None` without churn or customer-months, or (beyond any real figure) outside `i128`.
+fn predictive_clv(
+    margin: MinorSum,
+    active_customer_months: i128,
+    customer_months: u64,
+    churned: i128,
+) -> Option<MinorSum> {
+    if active_customer_months <= 0 || churned <= 0 {
+        return None;
+    }
+    let magnitude = product_ratio_round(
+        &[margin.unsigned_abs(), active_customer_months.unsigned_abs()],
+        &[u128::from(customer_months), churned.unsigned_abs()],
+    )?;
+    let magnitude = i128::try_from(magnitude).ok()?;
+    Some(if margin < 0 { -magnitude } else { magnitude })
 }
 
 /// `numerator / denominator` as a JSON number, `null` unless the denominator is positive.
@@ -530,38 +622,54 @@ fn p90_minutes(durations: Option<&BTreeMap<u64, u64>>) -> Value {
     Value::Null
 }
 
-/// `numerator / denominator` rounded to the nearest integer, halves away from zero; `None`
-/// unless the denominator is positive (or when out of range).
-pub(crate) fn div_round(numerator: i128, denominator: i128) -> Option<i128> {
-    if denominator <= 0 {
-        return None;
-    }
-    let quotient = numerator / denominator;
-    let remainder = (numerator % denominator).checked_abs()?;
-    if remainder >= denominator - remainder {
-        quotient.checked_add(numerator.signum())
-    } else {
-        Some(quotient)
-    }
+/// A money figure per currency goes out as two fields (docs/NATS_API.md, "Big numbers"):
+/// `name`, JSON numbers while exact in every parser (|n| <= 2^53 - 1), else `null`; and
+/// `name_exact`, the same figures as strings of decimal digits, always exact. A figure that
+/// cannot be computed (`None`: a zero denominator) is `null` in both.
+fn put_money(
+    map: &mut Map<String, Value>,
+    name: &str,
+    entries: impl Iterator<Item = (Currency, Option<MinorSum>)>,
+) {
+    let entries: Vec<(Currency, Option<MinorSum>)> = entries.collect();
+    let numbers = entries
+        .iter()
+        .map(|(c, amount)| (c.to_string(), number(*amount)))
+        .collect();
+    let exact = entries
+        .iter()
+        .map(|(c, amount)| (c.to_string(), exact(*amount)))
+        .collect();
+    map.insert(name.to_owned(), Value::Object(numbers));
+    map.insert(format!("{name}_exact"), Value::Object(exact));
 }
 
-/// An object keyed by currency code; `None` values are `null`.
-fn money_map(entries: impl Iterator<Item = (Currency, Option<i128>)>) -> Value {
-    Value::Object(
-        entries
-            .map(|(currency, amount)| (currency.to_string(), amount.map_or(Value::Null, int)))
-            .collect(),
-    )
+/// An unbounded integer sum that is not money (total microseconds), by the same rule as
+/// money: `name` a number while exact in every parser, `name_exact` the digits.
+fn put_exact(map: &mut Map<String, Value>, name: &str, value: u128) {
+    let value = MinorSum::try_from(value).ok();
+    map.insert(name.to_owned(), number(value));
+    map.insert(format!("{name}_exact"), exact(value));
 }
 
-/// A JSON integer, clamped to the i64 range (sums of i64 amounts are kept in i128).
+fn put(map: &mut Map<String, Value>, name: &str, value: Value) {
+    map.insert(name.to_owned(), value);
+}
+
+/// A JSON number when exact in every parser, else `null`.
+fn number(value: Option<MinorSum>) -> Value {
+    value.and_then(json_safe).map_or(Value::Null, Value::from)
+}
+
+/// The decimal digits as a JSON string, or `null`.
+fn exact(value: Option<MinorSum>) -> Value {
+    value.map_or(Value::Null, |v| Value::String(ExactMinor(v).to_string()))
+}
+
+/// A count (customers, tickets, profile fields) as a JSON integer. Counts are bounded by the
+/// number of events, far inside `i64`; `null` would only mark the impossible.
 fn int(value: i128) -> Value {
-    let clamped = value.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
-    json!(clamped as i64)
-}
-
-fn uint(value: u128) -> Value {
-    json!(u64::try_from(value).unwrap_or(u64::MAX))
+    i64::try_from(value).map_or(Value::Null, Value::from)
 }
 
 #[cfg(test)]

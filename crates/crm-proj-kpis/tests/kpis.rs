@@ -60,7 +60,10 @@ fn an_empty_model_has_null_rates_empty_money_and_zero_counters() {
         assert_eq!(kpis["ticket_backlog"], json!(0));
         for (name, value) in kpis["counters"].as_object().expect("counters") {
             assert!(
-                value == &json!(0) || value == &json!({}) || value.is_null(),
+                value == &json!(0)
+                    || value == &json!("0")
+                    || value == &json!({})
+                    || value.is_null(),
                 "counter {name} = {value}"
             );
         }
@@ -707,7 +710,7 @@ fn channel_effectiveness_attributes_orders_to_lead_sources() {
         json!({
             "leads": 3, "converted": 1, "won": 1, "lost": 1,
             "conversion_rate": 1.0 / 3.0, "win_rate": 0.5,
-            "orders": 1, "net_revenue": {"EUR": 700},
+            "orders": 1, "net_revenue": {"EUR": 700}, "net_revenue_exact": {"EUR": "700"},
         })
     );
     assert_eq!(sources["referral"]["orders"], json!(1));
@@ -777,10 +780,22 @@ fn odd_event_sequences_change_nothing_and_never_panic() {
     assert_eq!(all["counters"]["tickets_opened"], json!(1));
     assert_eq!(all["counters"]["first_responses"], json!(1));
     assert_eq!(all["counters"]["campaign_reach"], json!(u64::MAX));
-    assert_eq!(all["revenue"], eur_json(i64::MAX));
+    // Three orders of i64::MAX (which `decide` now refuses): exact, never clamped; beyond
+    // 2^53 the number is null and the `_exact` string has the digits.
+    let max = i128::from(i64::MAX);
+    assert_eq!(all["revenue"], json!({"EUR": null}));
+    assert_eq!(all["revenue_exact"], json!({"EUR": (3 * max).to_string()}));
     assert_eq!(all["counters"]["orders"], json!(3));
-    // Over-refunded (which `decide` refuses): the sums stay exact, the output is clamped.
-    assert_eq!(all["net_revenue"], eur_json(i64::MIN));
+    // Over-refunded (which `decide` refuses): the sums stay exact.
+    assert_eq!(all["net_revenue"], json!({"EUR": null}));
+    assert_eq!(
+        all["net_revenue_exact"],
+        json!({"EUR": (-3 * max).to_string()})
+    );
+    assert_eq!(
+        all["counters"]["campaign_spend_exact"],
+        json!({"EUR": (2 * max).to_string()})
+    );
     for period in [
         month("0001-01"),
         month("9999-12"),

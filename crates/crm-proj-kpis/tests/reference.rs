@@ -8,6 +8,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crm_domain::command::*;
+use crm_domain::money::AMOUNT_MINOR_MAX;
 use crm_domain::time::{MICROS_PER_DAY, MICROS_PER_MINUTE};
 use crm_domain::types::{
     pipeline_stream, Aggregate, CampaignChannel, InteractionKind, LeadSource, OrderChannel,
@@ -224,7 +225,20 @@ fn intent() -> impl Strategy<Value = Intent> {
     let order = || 1u8..=8;
     let ticket = || 1u8..=24;
     let campaign = || 1u8..=2;
-    let amount = || select(vec![1i64, 99, 100, 101, 2_500, 40_000]);
+    // Now and then an amount at the bound, so sums pass 2^53 and the rounding of big means
+    // is exercised.
+    let amount = || {
+        select(vec![
+            1i64,
+            99,
+            100,
+            101,
+            2_500,
+            40_000,
+            AMOUNT_MINOR_MAX - 1,
+            AMOUNT_MINOR_MAX,
+        ])
+    };
     prop_oneof![
         4 => (lead(), of(LeadSource::ALL), prop::option::weighted(0.2, customer()))
             .prop_map(|(l, s, c)| Intent::CreateLead(l, s, c)),
@@ -601,12 +615,49 @@ fn rate(numerator: i128, denominator: i128) -> Value {
 }
 
 /// Halves away from zero, computed as floor(|n| / d + 1/2) with the sign put back.
-fn rounded(numerator: i128, denominator: i128) -> Value {
+fn rounded(numerator: i128, denominator: i128) -> Option<i128> {
     if denominator <= 0 {
-        return Value::Null;
+        return None;
     }
     let magnitude = (2 * numerator.abs() + denominator) / (2 * denominator);
-    json!(if numerator < 0 { -magnitude } else { magnitude } as i64)
+    Some(if numerator < 0 { -magnitude } else { magnitude })
+}
+
+/// The wire rule of a money figure (docs/NATS_API.md, "Big numbers"), restated: `name` holds
+/// JSON numbers while |n| <= 2^53 - 1, else `null`; `name_exact` the decimal digits.
+fn put_money(map: &mut Map<String, Value>, name: &str, entries: BTreeMap<Currency, Option<i128>>) {
+    let safe = (1i128 << 53) - 1;
+    let number = |v: &Option<i128>| match v {
+        Some(v) if v.abs() <= safe => json!(*v as i64),
+        _ => Value::Null,
+    };
+    let digits = |v: &Option<i128>| v.map_or(Value::Null, |v| Value::String(v.to_string()));
+    map.insert(
+        name.to_owned(),
+        currency_object(entries.iter().map(|(c, v)| (*c, number(v))).collect()),
+    );
+    map.insert(
+        format!("{name}_exact"),
+        currency_object(entries.iter().map(|(c, v)| (*c, digits(v))).collect()),
+    );
+}
+
+fn put_total(map: &mut Map<String, Value>, name: &str, total: i128) {
+    let safe = (1i128 << 53) - 1;
+    let number = if total <= safe {
+        json!(total as i64)
+    } else {
+        Value::Null
+    };
+    map.insert(name.to_owned(), number);
+    map.insert(format!("{name}_exact"), Value::String(total.to_string()));
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("built with json!({{...}})"),
+    }
 }
 
 fn currency_object(entries: BTreeMap<Currency, Value>) -> Value {
@@ -1058,9 +1109,10 @@ fn reference(events: &[EventEnvelope], period: Period) -> Value {
     }
 
     // Money KPIs.
-    let money = |f: &dyn Fn(&Currency, &RefSales) -> Value| {
-        currency_object(period_sales.iter().map(|(c, s)| (*c, f(c, s))).collect())
-    };
+    let money =
+        |f: &dyn Fn(&Currency, &RefSales) -> Option<i128>| -> BTreeMap<Currency, Option<i128>> {
+            period_sales.iter().map(|(c, s)| (*c, f(c, s))).collect()
+        };
     let growth = match period {
         Period::All => Value::Null,
         Period::Month(month) => {
@@ -1097,21 +1149,24 @@ fn reference(events: &[EventEnvelope], period: Period) -> Value {
                 .filter(|o| o.source == Some(*source))
                 .collect();
             let attributed_sales = sales(&attributed);
-            sources.insert(
-                source.as_str().to_owned(),
-                json!({
-                    "leads": created.len(),
-                    "converted": converted as i64,
-                    "won": wins as i64,
-                    "lost": losses as i64,
-                    "conversion_rate": rate(converted, created.len() as i128),
-                    "win_rate": rate(wins, wins + losses),
-                    "orders": attributed.len(),
-                    "net_revenue": currency_object(
-                        attributed_sales.iter().map(|(c, s)| (*c, json!(s.net as i64))).collect()
-                    ),
-                }),
+            let mut row = object(json!({
+                "leads": created.len(),
+                "converted": converted as i64,
+                "won": wins as i64,
+                "lost": losses as i64,
+                "conversion_rate": rate(converted, created.len() as i128),
+                "win_rate": rate(wins, wins + losses),
+                "orders": attributed.len(),
+            }));
+            put_money(
+                &mut row,
+                "net_revenue",
+                attributed_sales
+                    .iter()
+                    .map(|(c, s)| (*c, Some(s.net)))
+                    .collect(),
             );
+            sources.insert(source.as_str().to_owned(), Value::Object(row));
         }
         let mut channels = Map::new();
         for channel in OrderChannel::ALL {
@@ -1121,18 +1176,24 @@ fn reference(events: &[EventEnvelope], period: Period) -> Value {
                 .filter(|o| o.channel == *channel)
                 .collect();
             let channel_sales = sales(&of_channel);
-            channels.insert(
-                channel.as_str().to_owned(),
-                json!({
-                    "orders": of_channel.len(),
-                    "net_revenue": currency_object(
-                        channel_sales.iter().map(|(c, s)| (*c, json!(s.net as i64))).collect()
-                    ),
-                    "average_order_value": currency_object(
-                        channel_sales.iter().map(|(c, s)| (*c, rounded(s.net, s.orders))).collect()
-                    ),
-                }),
+            let mut row = object(json!({ "orders": of_channel.len() }));
+            put_money(
+                &mut row,
+                "net_revenue",
+                channel_sales
+                    .iter()
+                    .map(|(c, s)| (*c, Some(s.net)))
+                    .collect(),
             );
+            put_money(
+                &mut row,
+                "average_order_value",
+                channel_sales
+                    .iter()
+                    .map(|(c, s)| (*c, rounded(s.net, s.orders)))
+                    .collect(),
+            );
+            channels.insert(channel.as_str().to_owned(), Value::Object(row));
         }
         json!({ "by_lead_source": sources, "by_order_channel": channels })
     };
@@ -1143,19 +1204,20 @@ fn reference(events: &[EventEnvelope], period: Period) -> Value {
         Value::Null
     };
 
-    let counters = json!({
+    let mut counters = object(json!({
         "leads_created": leads_created as i64,
         "leads_converted": leads_converted as i64,
         "leads_won": leads_won as i64,
         "leads_lost": leads_lost as i64,
-        "sales_cycle_micros_total": cycle_micros as u64,
         "orders": orders.len(),
-        "orders_by_currency": money(&|_, s| json!(s.orders as i64)),
-        "refunds": money(&|_, s| json!((s.revenue - s.net) as i64)),
-        "cost": money(&|_, s| json!(s.cost as i64)),
+        "orders_by_currency": currency_object(
+            period_sales.iter().map(|(c, s)| (*c, json!(s.orders as i64))).collect()
+        ),
         "customers_with_orders": customers_with_orders as i64,
         "customers_with_repeat_orders": customers_with_repeat as i64,
-        "customers_with_orders_by_currency": money(&|c, _| json!(customers_in(*c) as i64)),
+        "customers_with_orders_by_currency": currency_object(
+            period_sales.keys().map(|c| (*c, json!(customers_in(*c) as i64))).collect()
+        ),
         "customer_months_with_orders_by_currency": currency_object(
             all_live
                 .iter()
@@ -1165,9 +1227,6 @@ fn reference(events: &[EventEnvelope], period: Period) -> Value {
                 })
                 .map(|o| (o.currency, json!(customer_months(o.currency) as i64)))
                 .collect()
-        ),
-        "historical_net_revenue": currency_object(
-            historical.iter().map(|(c, s)| (*c, json!(s.net as i64))).collect()
         ),
         "historical_customers_with_orders": currency_object(
             historical
@@ -1195,16 +1254,29 @@ fn reference(events: &[EventEnvelope], period: Period) -> Value {
         "tickets_opened": tickets_opened as i64,
         "complaints_opened": complaints as i64,
         "first_responses": response_count as i64,
-        "first_response_micros_total": response_total as u64,
         "resolutions": resolution_count as i64,
-        "resolution_micros_total": resolution_total as u64,
         "interactions": interactions as i64,
-        "campaign_spend": currency_object(spend.iter().map(|(c, s)| (*c, json!(*s as i64))).collect()),
         "campaign_reach": reach as i64,
         "campaign_responses": campaign_responses as i64,
-    });
+    }));
+    let c = &mut counters;
+    put_total(c, "sales_cycle_micros_total", cycle_micros as i128);
+    put_money(c, "refunds", money(&|_, s| Some(s.revenue - s.net)));
+    put_money(c, "cost", money(&|_, s| Some(s.cost)));
+    put_money(
+        c,
+        "historical_net_revenue",
+        historical.iter().map(|(c, s)| (*c, Some(s.net))).collect(),
+    );
+    put_total(c, "first_response_micros_total", response_total as i128);
+    put_total(c, "resolution_micros_total", resolution_total as i128);
+    put_money(
+        c,
+        "campaign_spend",
+        spend.iter().map(|(c, s)| (*c, Some(*s))).collect(),
+    );
 
-    json!({
+    let mut kpis = object(json!({
         "lead_conversion_rate": rate(leads_converted, leads_created),
         "win_rate": rate(leads_won, leads_won + leads_lost),
         "average_sales_cycle_days": if leads_won > 0 {
@@ -1212,30 +1284,10 @@ fn reference(events: &[EventEnvelope], period: Period) -> Value {
         } else {
             Value::Null
         },
-        "revenue": money(&|_, s| json!(s.revenue as i64)),
-        "net_revenue": money(&|_, s| json!(s.net as i64)),
         "sales_growth_rate": growth,
-        "average_order_value": money(&|_, s| rounded(s.net, s.orders)),
         "repeat_purchase_rate": rate(customers_with_repeat, customers_with_orders),
         "churn_rate": rate(churned, active_months),
         "retention_rate": rate(active_months - churned + reactivated, active_months),
-        "historical_clv": currency_object(
-            historical
-                .iter()
-                .map(|(c, s)| (*c, rounded(s.net, distinct_customers(&so_far, Some(*c)))))
-                .collect()
-        ),
-        "predictive_clv": money(&|c, s| {
-            if active_months > 0 && churned > 0 {
-                rounded((s.net - s.cost) * active_months, customer_months(*c) * churned)
-            } else {
-                Value::Null
-            }
-        }),
-        "average_margin_per_customer": money(&|c, s| rounded(s.net - s.cost, customers_in(*c))),
-        "customer_acquisition_cost": currency_object(
-            spend.iter().map(|(c, s)| (*c, rounded(*s, registered))).collect()
-        ),
         "nps": nps,
         "csat": rate(csat_satisfied, csat_responses),
         "complaint_rate": rate(complaints, active_end),
@@ -1250,5 +1302,49 @@ fn reference(events: &[EventEnvelope], period: Period) -> Value {
         "data_completeness": rate(fields_end, 5 * active_end),
         "data_update_rate": rate(profiles_updated, active_end),
         "counters": counters,
-    })
+    }));
+    let k = &mut kpis;
+    put_money(k, "revenue", money(&|_, s| Some(s.revenue)));
+    put_money(k, "net_revenue", money(&|_, s| Some(s.net)));
+    put_money(
+        k,
+        "average_order_value",
+        money(&|_, s| rounded(s.net, s.orders)),
+    );
+    put_money(
+        k,
+        "historical_clv",
+        historical
+            .iter()
+            .map(|(c, s)| (*c, rounded(s.net, distinct_customers(&so_far, Some(*c)))))
+            .collect(),
+    );
+    put_money(
+        k,
+        "predictive_clv",
+        money(&|c, s| {
+            if active_months > 0 && churned > 0 {
+                rounded(
+                    (s.net - s.cost) * active_months,
+                    customer_months(*c) * churned,
+                )
+            } else {
+                None
+            }
+        }),
+    );
+    put_money(
+        k,
+        "average_margin_per_customer",
+        money(&|c, s| rounded(s.net - s.cost, customers_in(*c))),
+    );
+    put_money(
+        k,
+        "customer_acquisition_cost",
+        spend
+            .iter()
+            .map(|(c, s)| (*c, rounded(*s, registered)))
+            .collect(),
+    );
+    Value::Object(kpis)
 }

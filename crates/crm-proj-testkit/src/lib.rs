@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use crm_domain::command::*;
+use crm_domain::money::AMOUNT_MINOR_MAX;
 use crm_domain::state::Pipeline;
 use crm_domain::types::{
     pipeline_stream, CampaignChannel, InteractionKind, LeadSource, OrderChannel, Segment,
@@ -296,13 +297,29 @@ fn text(n: impl Into<u64>) -> String {
     pick(&["Ada", "Acme Ltd", "Grace", "Zoë & Co"], n).to_owned()
 }
 
+/// An amount for a command: now and then the largest one `validate` takes, to reach the
+/// sums' edges, and the one just above it, which `decide` refuses.
 fn money(value: u16, selector: u8) -> Money {
-    // Now and then the largest amount, to reach the sums' edges.
+    let amount = match value % 251 {
+        250 => AMOUNT_MINOR_MAX,
+        249 => AMOUNT_MINOR_MAX + 1,
+        _ => i64::from(value) * 100 + 1,
+    };
+    in_currency(amount, selector)
+}
+
+/// An amount for an arbitrary event (never validated): now and then `i64::MAX`, which only a
+/// log written before the bound can hold, so the folds stay exact even then.
+fn raw_money(value: u16, selector: u8) -> Money {
     let amount = if value % 251 == 250 {
         i64::MAX
     } else {
         i64::from(value) * 100 + 1
     };
+    in_currency(amount, selector)
+}
+
+fn in_currency(amount: i64, selector: u8) -> Money {
     if selector == 3 {
         usd(amount)
     } else {
@@ -558,6 +575,164 @@ pub fn command((kind, a, b, value): Seed, now: Timestamp) -> Command {
     }
 }
 
+// ---- streams near the money bound ----
+
+/// One command of a stream near the money bound: a kind, a target (0..=63) and how far below
+/// [`AMOUNT_MINOR_MAX`] the amount is (0 most often: exactly at the bound).
+pub type BigSeed = (u8, u8, u16);
+
+/// Seeds for [`big_money_stream`]: mostly orders and leads at or just below the bound, with
+/// refunds (small and large), cancellations, wins and campaign spend mixed in.
+pub fn big_seeds(max: usize) -> impl Strategy<Value = Vec<BigSeed>> {
+    let below = prop_oneof![3 => Just(0u16), 1 => Just(1u16), 1 => any::<u16>()];
+    prop::collection::vec((0u8..8, 0u8..64, below), 0..=max)
+}
+
+/// The customers every [`big_money_stream`] registers first: `id(1)`, `id(2)`, `id(3)`.
+pub const BIG_CUSTOMERS: [u128; 3] = [1, 2, 3];
+
+/// Plays the seeds as valid commands (through `decide` and `evolve`, so refunds never exceed
+/// their order) with amounts at or near [`AMOUNT_MINOR_MAX`]; orders go to the three
+/// [`BIG_CUSTOMERS`], registered first, in EUR (and USD for targets of 48 and up). Order,
+/// lead and campaign ids are `id(1000 + target)`, `id(2000 + target)`, `id(3000 + target)`.
+pub fn big_money_stream(seeds: &[BigSeed]) -> Vec<EventEnvelope> {
+    let registrations = BIG_CUSTOMERS.iter().map(|n| {
+        Command::RegisterCustomer(RegisterCustomer {
+            customer_id: id(*n),
+            name: text(*n as u64),
+            email: None,
+            phone: None,
+            segment: None,
+            industry: None,
+            region: None,
+            owner: None,
+            department: None,
+            source: Some(LeadSource::Web),
+            occurred_at: None,
+        })
+    });
+    let commands: Vec<Command> = registrations
+        .chain(seeds.iter().map(|seed| big_command(*seed)))
+        .collect();
+    decided_stream(&commands)
+}
+
+fn big_command((kind, target, below): BigSeed) -> Command {
+    let amount = in_currency(
+        AMOUNT_MINOR_MAX - i64::from(below),
+        u8::from(target >= 48) * 3,
+    );
+    let customer = id(BIG_CUSTOMERS[usize::from(target) % BIG_CUSTOMERS.len()]);
+    let order = id(1000 + u128::from(target));
+    let lead = id(2000 + u128::from(target));
+    let campaign = id(3000 + u128::from(target % 2));
+    match kind {
+        0 | 1 => Command::PlaceOrder(PlaceOrder {
+            order_id: order,
+            customer_id: customer,
+            amount,
+            cost: (below % 3 == 1).then_some(Money::new(amount.amount_minor / 2, amount.currency)),
+            channel: pick(OrderChannel::ALL, target),
+            lead_id: None,
+            occurred_at: None,
+        }),
+        2 => Command::RefundOrder(RefundOrder {
+            order_id: order,
+            // A small refund, or most of the order.
+            amount: if below % 2 == 0 {
+                Money::new(i64::from(below) + 1, amount.currency)
+            } else {
+                amount
+            },
+            reason: "refund".into(),
+            occurred_at: None,
+        }),
+        3 => Command::CancelOrder(CancelOrder {
+            order_id: order,
+            reason: "cancelled".into(),
+            occurred_at: None,
+        }),
+        4 => Command::CreateLead(CreateLead {
+            lead_id: lead,
+            name: text(target),
+            email: None,
+            phone: None,
+            company: None,
+            source: pick(LeadSource::ALL, target),
+            campaign_id: None,
+            customer_id: Some(customer),
+            owner: None,
+            estimated_value: Some(amount),
+            pipeline: None,
+            occurred_at: None,
+        }),
+        5 => Command::WinLead(WinLead {
+            lead_id: lead,
+            deal_value: amount,
+            customer_id: Some(customer),
+            occurred_at: None,
+        }),
+        6 => Command::LaunchCampaign(LaunchCampaign {
+            campaign_id: campaign,
+            name: text(target),
+            channel: CampaignChannel::Email,
+            budget: Some(amount),
+            occurred_at: None,
+        }),
+        _ => Command::RecordCampaignSpend(RecordCampaignSpend {
+            campaign_id: campaign,
+            amount,
+            occurred_at: None,
+        }),
+    }
+}
+
+/// Plays commands through `decide` and `evolve` on the generated clock, keeping what is
+/// accepted (the `default` pipeline only: no stage changes).
+pub fn decided_stream(commands: &[Command]) -> Vec<EventEnvelope> {
+    let mut now = ts(CLOCK_START);
+    let mut states: BTreeMap<String, State> = BTreeMap::new();
+    let mut versions: BTreeMap<String, u64> = BTreeMap::new();
+    let mut envelopes = Vec::new();
+    for (n, command) in commands.iter().enumerate() {
+        now = now.saturating_add_micros(CLOCK_STEP_MICROS);
+        let state = state_of(&states, &command.stream());
+        let context = Context {
+            now,
+            pipeline: None,
+        };
+        let Ok(decision) = decide(&state, command, &context) else {
+            continue;
+        };
+        if decision
+            .appends
+            .iter()
+            .any(|a| a.must_be_new && state_of(&states, &a.stream).exists())
+        {
+            continue;
+        }
+        for append in &decision.appends {
+            let mut stream_state = state_of(&states, &append.stream);
+            for event in &append.events {
+                stream_state = evolve(stream_state, event);
+                let version = versions.entry(append.stream.clone()).or_default();
+                *version += 1;
+                envelopes.push(EventEnvelope {
+                    position: envelopes.len() as u64 + 1,
+                    stream: append.stream.clone(),
+                    stream_version: *version,
+                    command_id: Uuid::from_u128(n as u128 + 1),
+                    recorded_at: now,
+                    occurred_at: decision.occurred_at,
+                    event: event.clone(),
+                });
+            }
+            states.insert(append.stream.clone(), stream_state);
+        }
+    }
+    envelopes
+}
+
 // ---- arbitrary (not necessarily valid) streams ----
 
 /// Events straight from seeds, without `decide`: unknown ids, closed leads moving, refunds
@@ -592,7 +767,7 @@ fn arbitrary_event((kind, a, b, value): Seed) -> Event {
             campaign_id: None,
             customer_id: maybe(b < 2, other),
             owner: None,
-            estimated_value: maybe(b != 2, money(value, b)),
+            estimated_value: maybe(b != 2, raw_money(value, b)),
             pipeline,
             stage,
         }),
@@ -602,7 +777,7 @@ fn arbitrary_event((kind, a, b, value): Seed) -> Event {
             email: None,
             phone: None,
             company: None,
-            estimated_value: Some(money(value, b)),
+            estimated_value: Some(raw_money(value, b)),
         }),
         2 => Event::LeadScored(LeadScored {
             lead_id: target,
@@ -634,7 +809,7 @@ fn arbitrary_event((kind, a, b, value): Seed) -> Event {
         }),
         8 => Event::LeadWon(LeadWon {
             lead_id: target,
-            deal_value: money(value, b),
+            deal_value: raw_money(value, b),
             customer_id: other,
             new_customer: b == 0,
         }),
@@ -706,15 +881,15 @@ fn arbitrary_event((kind, a, b, value): Seed) -> Event {
         19 => Event::OrderPlaced(OrderPlaced {
             order_id: target,
             customer_id: other,
-            amount: money(value, b),
-            cost: maybe(value & 1 != 0, money(value / 3, b ^ 3)),
+            amount: raw_money(value, b),
+            cost: maybe(value & 1 != 0, raw_money(value / 3, b ^ 3)),
             channel: pick(OrderChannel::ALL, value),
             lead_id: None,
         }),
         20 => Event::OrderRefunded(OrderRefunded {
             order_id: target,
             customer_id: other,
-            amount: money(value, b),
+            amount: raw_money(value, b),
             reason: "broken".to_owned(),
         }),
         21 => Event::OrderCancelled(OrderCancelled {
@@ -762,7 +937,7 @@ fn arbitrary_event((kind, a, b, value): Seed) -> Event {
         }),
         30 => Event::CampaignSpendRecorded(CampaignSpendRecorded {
             campaign_id: target,
-            amount: money(value, b),
+            amount: raw_money(value, b),
         }),
         31 => Event::CampaignReachRecorded(CampaignReachRecorded {
             campaign_id: target,

@@ -283,6 +283,11 @@ impl Then {
         apply(self.state, &stream, &decision)
     }
 
+    /// The command is accepted, whatever it emits; returns the decision for closer checks.
+    pub fn then_accepts(self) -> Decision {
+        self.accepted()
+    }
+
     /// The command is accepted with exactly these appends (possibly over several streams).
     pub fn then_appends(self, expected: Vec<StreamEvents>) -> Decision {
         let decision = self.accepted();
