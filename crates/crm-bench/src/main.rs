@@ -7,6 +7,7 @@ mod commands;
 mod cpu;
 mod eventlog;
 mod export;
+mod metrics_cost;
 mod projections;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ enum Command {
     Projections(projections::Args),
     /// `crm export` into a sink next to `EventLog::read_all` of the same log.
     Export(export::Args),
+    /// Commands/s of the `crm serve` binary without and with `--metrics-addr`, alternated.
+    MetricsCost(metrics_cost::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,5 +47,6 @@ fn main() -> anyhow::Result<()> {
         Command::Commands(args) => commands::run(args),
         Command::Projections(args) => projections::run(args),
         Command::Export(args) => export::run(args),
+        Command::MetricsCost(args) => metrics_cost::run(args),
     }
 }
