@@ -66,7 +66,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let nats = NatsServer::start().context("starting nats-server (is it installed?)")?;
     let client = nats.connect().await;
     let js = async_nats::jetstream::new(client.clone());
-    let mut results: Vec<(usize, Mode, f64, u64, u64)> = Vec::new();
+    let mut results: Vec<Run> = Vec::new();
     for round in 0..args.rounds {
         let order = if round % 2 == 0 {
             [Mode::Off, Mode::On]
@@ -101,8 +101,15 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                 args.requests / 10,
             )
             .await?;
+            let cpu_before = crate::cpu::process_cpu_us(serve.pid());
             let figures =
                 closed_loop(&client, Target::Commands, args.in_flight, args.requests).await?;
+            let cpu_us = match (cpu_before, crate::cpu::process_cpu_us(serve.pid())) {
+                (Some(before), Some(after)) => {
+                    after.saturating_sub(before) as f64 / args.requests.max(1) as f64
+                }
+                _ => 0.0,
+            };
             if mode == Mode::On {
                 // The recorder did record: every command of the run is counted.
                 let body = scrape(&metrics_addr)?;
@@ -121,20 +128,21 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("deleting the events stream: {e}"))?;
             eprintln!(
-                "round {} metrics {:?}: {:.0} commands/s, p50 {} us, p99 {} us",
+                "round {} metrics {:?}: {:.0} commands/s, crm serve CPU {cpu_us:.1} us per command, p50 {} us, p99 {} us",
                 round + 1,
                 mode,
                 figures.per_second,
                 figures.p50_us,
                 figures.p99_us
             );
-            results.push((
-                round + 1,
+            results.push(Run {
+                round: round + 1,
                 mode,
-                figures.per_second,
-                figures.p50_us,
-                figures.p99_us,
-            ));
+                per_second: figures.per_second,
+                cpu_us,
+                p50_us: figures.p50_us,
+                p99_us: figures.p99_us,
+            });
         }
     }
 
@@ -149,31 +157,53 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         args.in_flight
     );
     println!();
-    println!("| round | metrics | commands/s | p50 (us) | p99 (us) |");
-    println!("|---:|---|---:|---:|---:|");
-    for (round, mode, per_second, p50, p99) in &results {
-        let mode = match mode {
+    println!(
+        "| round | metrics | commands/s | crm serve CPU us per command | p50 (us) | p99 (us) |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|");
+    for run in &results {
+        let mode = match run.mode {
             Mode::Off => "off",
             Mode::On => "on",
         };
-        println!("| {round} | {mode} | {per_second:.0} | {p50} | {p99} |");
+        println!(
+            "| {} | {mode} | {:.0} | {:.1} | {} | {} |",
+            run.round, run.per_second, run.cpu_us, run.p50_us, run.p99_us
+        );
     }
-    let off = median(&results, Mode::Off);
-    let on = median(&results, Mode::On);
+    let off = median(&results, Mode::Off, |r| r.per_second);
+    let on = median(&results, Mode::On, |r| r.per_second);
+    let cpu_off = median(&results, Mode::Off, |r| r.cpu_us);
+    let cpu_on = median(&results, Mode::On, |r| r.cpu_us);
     println!();
     println!(
         "median commands/s: metrics off {off:.0}, on {on:.0}; on / off = {:.3} ({:+.1}%)",
         on / off.max(1.0),
         100.0 * (on - off) / off.max(1.0)
     );
+    println!(
+        "median crm serve CPU per command: metrics off {cpu_off:.1} us, on {cpu_on:.1} us ({:+.1}%)",
+        100.0 * (cpu_on - cpu_off) / cpu_off.max(1e-9)
+    );
     Ok(())
 }
 
-fn median(results: &[(usize, Mode, f64, u64, u64)], mode: Mode) -> f64 {
+/// One measured run.
+struct Run {
+    round: usize,
+    mode: Mode,
+    per_second: f64,
+    /// User + system CPU of the `crm serve` process per measured command.
+    cpu_us: f64,
+    p50_us: u64,
+    p99_us: u64,
+}
+
+fn median(results: &[Run], mode: Mode, value: impl Fn(&Run) -> f64) -> f64 {
     let mut rates: Vec<f64> = results
         .iter()
-        .filter(|r| r.1 == mode)
-        .map(|r| r.2)
+        .filter(|r| r.mode == mode)
+        .map(value)
         .collect();
     rates.sort_by(f64::total_cmp);
     match rates.len() {

@@ -47,7 +47,7 @@ pub struct Endpoint {
 #[derive(Debug)]
 enum EndpointMetrics {
     /// `crm_requests_total` and `crm_request_duration_seconds`, labelled by endpoint name.
-    Requests(metrics::RequestMetrics),
+    Requests(Box<metrics::RequestMetrics>),
     /// `crm_commands_total` and `crm_command_duration_seconds`, labelled by command.
     Commands(metrics::CommandMetrics),
 }
