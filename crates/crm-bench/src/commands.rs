@@ -42,10 +42,10 @@ pub struct Args {
 /// Fewest commands the CPU floor is measured over (CPU time comes in 10 ms ticks).
 const FLOOR_REQUESTS_MIN: usize = 100_000;
 
-struct Figures {
-    per_second: f64,
-    p50_us: u64,
-    p99_us: u64,
+pub(crate) struct Figures {
+    pub(crate) per_second: f64,
+    pub(crate) p50_us: u64,
+    pub(crate) p99_us: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -230,7 +230,7 @@ async fn handler_alone(log: &EventLog, in_flight: usize, total: usize) -> anyhow
 }
 
 #[derive(Clone, Copy)]
-enum Target {
+pub(crate) enum Target {
     Echo,
     Commands,
 }
@@ -283,7 +283,7 @@ async fn one_request(
     Ok(())
 }
 
-async fn closed_loop(
+pub(crate) async fn closed_loop(
     client: &Client,
     target: Target,
     in_flight: usize,

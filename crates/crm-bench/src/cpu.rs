@@ -58,6 +58,11 @@ impl CpuSnapshot {
     }
 }
 
+/// User + system CPU microseconds of process `pid` so far, all its threads together.
+pub fn process_cpu_us(pid: u32) -> Option<u64> {
+    read_stat(format!("/proc/{pid}/stat").as_ref()).map(|(_, micros)| micros)
+}
+
 /// The sum of a row of [`CpuSnapshot::per_unit`].
 pub fn total(groups: &[(&'static str, f64)]) -> f64 {
     groups.iter().map(|(_, us)| us).sum()

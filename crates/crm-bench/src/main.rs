@@ -8,6 +8,7 @@ mod cpu;
 mod eventlog;
 mod export;
 mod fill;
+mod metrics_cost;
 mod projections;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,8 @@ enum Command {
     Export(export::Args),
     /// Write a big realistic mixed log into a data directory (for figures at 10M events).
     Fill(fill::Args),
+    /// Commands/s of the `crm serve` binary without and with `--metrics-addr`, alternated.
+    MetricsCost(metrics_cost::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,5 +51,6 @@ fn main() -> anyhow::Result<()> {
         Command::Projections(args) => projections::run(args),
         Command::Export(args) => export::run(args),
         Command::Fill(args) => fill::run(args),
+        Command::MetricsCost(args) => metrics_cost::run(args),
     }
 }

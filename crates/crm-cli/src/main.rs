@@ -10,6 +10,7 @@
 mod export;
 mod local_nats;
 mod logging;
+mod metrics;
 mod nats_opts;
 mod progress;
 mod projections;
@@ -137,6 +138,9 @@ struct ProjectArgs {
     subject_prefix: String,
     #[command(flatten)]
     limits: LimitArgs,
+    /// Prometheus metrics (`crm project` only; `crm rebuild` ignores it).
+    #[command(flatten)]
+    metrics: metrics::MetricsArgs,
 }
 
 #[derive(Args)]
@@ -193,6 +197,8 @@ struct ServeArgs {
         default_value = projections::ALL_NAMES.as_str()
     )]
     projections: Vec<String>,
+    #[command(flatten)]
+    metrics: metrics::MetricsArgs,
 }
 
 #[derive(Args)]
@@ -239,6 +245,8 @@ pub fn log_dir(data_dir: &Path) -> PathBuf {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before the log opens: its writer registers its metrics when it starts.
+    let metrics_on = args.metrics.install()?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let log_config = LogConfig {
@@ -345,12 +353,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             read_models: targets.iter().map(|t| t.status()).collect(),
         }
     };
+    let status: crm_ops::StatusFn = Arc::new(status);
+    let sampler = metrics_on.then(|| metrics::spawn_sampler(status.clone(), stop_rx.clone()));
     let discovery = tokio::spawn(crm_ops::serve_discovery(
         client.clone(),
         subjects.clone(),
         instance.clone(),
         service_description("serve", &names),
-        Arc::new(status),
+        status,
         stop_rx.clone(),
     ));
     let queries = tokio::spawn(serve_queries(
@@ -415,6 +425,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), queries).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), discovery).await;
+    if let Some(sampler) = sampler {
+        let _ = tokio::time::timeout(Duration::from_secs(5), sampler).await;
+    }
     for (name, task) in [("tailer", tailer), ("log API", log_api)] {
         if task.is_finished() && name == "tailer" && fault.is_some() {
             continue;
@@ -483,6 +496,7 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
             "crm project needs --nats-url (or CRM_NATS_URL, or NATS_URL): the NATS server of `crm serve`"
         );
     };
+    let metrics_on = args.metrics.install()?;
     let client = args.nats.connect(&url, "crm project").await?;
     let subjects = Subjects::new(&args.subject_prefix);
     let source = LogSource::Nats {
@@ -511,12 +525,14 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
             read_models: targets.iter().map(|t| t.status()).collect(),
         }
     };
+    let status: crm_ops::StatusFn = Arc::new(status);
+    let sampler = metrics_on.then(|| metrics::spawn_sampler(status.clone(), stop_rx.clone()));
     let discovery = tokio::spawn(crm_ops::serve_discovery(
         client.clone(),
         subjects.clone(),
         instance.clone(),
         service_description("project", std::slice::from_ref(&args.name)),
-        Arc::new(status),
+        status,
         stop_rx.clone(),
     ));
     let queries = tokio::spawn(serve_queries(
@@ -540,6 +556,9 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), queries).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), discovery).await;
+    if let Some(sampler) = sampler {
+        let _ = tokio::time::timeout(Duration::from_secs(5), sampler).await;
+    }
     Ok(())
 }
 
@@ -693,6 +712,22 @@ mod tests {
         assert_eq!(args.limits.log_config(), LogConfig::default());
         assert_eq!(args.projections, projections::all_names());
         assert_eq!(args.in_flight_max, ServiceConfig::default().in_flight_max);
+    }
+
+    #[test]
+    fn metrics_are_off_unless_an_address_is_given() {
+        // clap reads CRM_METRICS_ADDR too; a test environment that sets it is not this test's.
+        if std::env::var_os("CRM_METRICS_ADDR").is_some() {
+            return;
+        }
+        assert_eq!(serve_args(&[]).metrics.metrics_addr, None);
+        let on = serve_args(&["--metrics-addr", "127.0.0.1:9464"]);
+        assert_eq!(on.metrics.metrics_addr.as_deref(), Some("127.0.0.1:9464"));
+        let project = Cli::try_parse_from(["crm", "project", "kpis", "--data-dir", "d"]);
+        match project.map(|cli| cli.command) {
+            Ok(Commands::Project(args)) => assert_eq!(args.metrics.metrics_addr, None),
+            _ => panic!("crm project parses"),
+        }
     }
 
     #[test]

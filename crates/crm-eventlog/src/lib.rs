@@ -88,6 +88,7 @@ mod config;
 mod error;
 #[doc(hidden)]
 pub mod layout;
+pub mod metrics;
 pub mod record;
 mod storage;
 mod types;

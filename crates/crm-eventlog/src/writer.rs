@@ -15,6 +15,7 @@ use crate::clock::RecordedAtClamp;
 use crate::config::LogConfig;
 use crate::error::{LogError, RequestError};
 use crate::layout::{self, CommandRecord, StreamHead};
+use crate::metrics::WriterMetrics;
 use crate::record::{RecordError, RecordLimits, RecordRef};
 use crate::storage::{Store, Value, WriteBatch};
 use crate::types::{AppendOutcome, AppendRequest, LogStats, StreamOutcome};
@@ -101,6 +102,7 @@ pub(crate) fn run(shared: Arc<Shared>, queue: Receiver<Job>, floor: RecordedAtFl
         next_position: shared.head.load(Ordering::Acquire) + 1,
         stream_cache: HashMap::new(),
         recorded_at: floor.map(RecordedAtClamp::starting_at),
+        metrics: WriterMetrics::register(),
         shared,
     };
     let config = writer.shared.config.clone();
@@ -169,6 +171,8 @@ struct Writer {
     /// Keeps `recorded_at` non-decreasing in position order (docs/DESIGN.md rule 13); `Err`
     /// when the head record was unreadable at open, and then every append is refused.
     recorded_at: Result<RecordedAtClamp, UnreadableHead>,
+    /// Batch sizes and flush time, once per written batch.
+    metrics: WriterMetrics,
 }
 
 /// Decisions taken so far in the batch being built: what later appends in the same batch must
@@ -265,7 +269,9 @@ impl Writer {
                     .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                 let started = Instant::now();
                 let flushed = shared.store.flush();
-                let flush_us = started.elapsed().as_micros() as u64;
+                let flush_time = started.elapsed();
+                self.metrics.flush_seconds.record(flush_time.as_secs_f64());
+                let flush_us = flush_time.as_micros() as u64;
                 stats.flush_us_total.fetch_add(flush_us, Ordering::Relaxed);
                 stats.flush_us_max.fetch_max(flush_us, Ordering::Relaxed);
                 flushed
@@ -294,6 +300,8 @@ impl Writer {
             }
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats.events.fetch_add(events, Ordering::Relaxed);
+            self.metrics.batch_events.record(events as f64);
+            self.metrics.batch_appends.record(jobs.len() as f64);
         }
         for (job, reply) in jobs.drain(..).zip(replies) {
             let _ = job.reply.send(reply);

@@ -2,7 +2,10 @@
 //! processing time of every request/reply endpoint the instance serves (commands, the log API,
 //! queries, projector status and rebuild); [`serve_discovery`] answers the NATS services API
 //! (`$SRV.PING|INFO|STATS`, ADR-32) with them and the instance's own status on
-//! `crm.status.<id>`.
+//! `crm.status.<id>`. The same requests feed the Prometheus metrics of [`metrics`] (one
+//! instrumentation point: [`Timing::done`], [`Timing::done_command`]).
+
+pub mod metrics;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +40,16 @@ pub struct Endpoint {
     errors: AtomicU64,
     processing_nanos: AtomicU64,
     last_error: Mutex<String>,
+    metrics: EndpointMetrics,
+}
+
+/// What an endpoint's requests count in the Prometheus metrics.
+#[derive(Debug)]
+enum EndpointMetrics {
+    /// `crm_requests_total` and `crm_request_duration_seconds`, labelled by endpoint name.
+    Requests(Box<metrics::RequestMetrics>),
+    /// `crm_commands_total` and `crm_command_duration_seconds`, labelled by command.
+    Commands(metrics::CommandMetrics),
 }
 
 impl Endpoint {
@@ -50,6 +63,18 @@ impl Endpoint {
             self.errors.fetch_add(1, Ordering::Relaxed);
             let mut last = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
             *last = format!("{}:{text}", code.status());
+        }
+    }
+
+    /// Counts one answered request in the stats and the Prometheus metrics; `command` is the
+    /// index of the command's name for a command endpoint (`None`: not a command).
+    fn finish(&self, elapsed: Duration, command: Option<usize>, error: Option<(ErrorCode, &str)>) {
+        self.record(elapsed, error);
+        let code = error.map(|(code, _)| code);
+        let seconds = elapsed.as_secs_f64();
+        match &self.metrics {
+            EndpointMetrics::Requests(requests) => requests.record(&self.name, seconds, code),
+            EndpointMetrics::Commands(commands) => commands.record(command, seconds, code),
         }
     }
 
@@ -102,8 +127,16 @@ pub struct Timing {
 }
 
 impl Timing {
+    /// The request was answered; `error` when the reply was a refusal.
     pub fn done(self, error: Option<(ErrorCode, &str)>) {
-        self.endpoint.record(self.started.elapsed(), error);
+        self.endpoint.finish(self.started.elapsed(), None, error);
+    }
+
+    /// A command was answered: `command` is the index of its name in the names the endpoint
+    /// was registered with ([`Instance::command_endpoint`]), `None` when the subject named no
+    /// command.
+    pub fn done_command(self, command: Option<usize>, error: Option<(ErrorCode, &str)>) {
+        self.endpoint.finish(self.started.elapsed(), command, error);
     }
 }
 
@@ -152,6 +185,38 @@ impl Instance {
 
     /// Registers an endpoint (`queue_group` empty when every instance gets every request).
     pub fn endpoint(&self, name: &str, subject: &str, queue_group: &str) -> Arc<Endpoint> {
+        self.register(
+            name,
+            subject,
+            queue_group,
+            EndpointMetrics::Requests(Default::default()),
+        )
+    }
+
+    /// Registers the command endpoint: its metrics are per command, `command_names` being
+    /// every name a [`Timing::done_command`] index may refer to.
+    pub fn command_endpoint(
+        &self,
+        name: &str,
+        subject: &str,
+        queue_group: &str,
+        command_names: Vec<&'static str>,
+    ) -> Arc<Endpoint> {
+        self.register(
+            name,
+            subject,
+            queue_group,
+            EndpointMetrics::Commands(metrics::CommandMetrics::new(command_names)),
+        )
+    }
+
+    fn register(
+        &self,
+        name: &str,
+        subject: &str,
+        queue_group: &str,
+        metrics: EndpointMetrics,
+    ) -> Arc<Endpoint> {
         let endpoint = Arc::new(Endpoint {
             name: name.to_owned(),
             subject: subject.to_owned(),
@@ -160,6 +225,7 @@ impl Instance {
             errors: AtomicU64::new(0),
             processing_nanos: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
+            metrics,
         });
         self.inner
             .endpoints

@@ -13,6 +13,7 @@ use crm_wire::{
     HEADER_CONTENT_TYPE, HEADER_CORRELATION_ID, HEADER_EXPECTED_VERSION,
 };
 
+use crm_domain::Command;
 use crm_ops::{Endpoint, Instance};
 
 use crate::handler::{CommandHandler, CommandRequest};
@@ -54,9 +55,13 @@ pub async fn serve_commands(
             reason: e.to_string(),
         })?;
     info!(subject = %subject, queue_group = %config.queue_group, "command service listening");
-    let endpoint = config
-        .instance
-        .endpoint("commands", &subject, &config.queue_group);
+    // Its metrics are labelled by command name: every name of the contract, and `unknown`.
+    let endpoint = config.instance.command_endpoint(
+        "commands",
+        &subject,
+        &config.queue_group,
+        Command::NAMES.iter().map(|(_, name)| *name).collect(),
+    );
     let permits = Arc::new(Semaphore::new(config.in_flight_max.max(1)));
     loop {
         let message = tokio::select! {
@@ -87,6 +92,14 @@ pub async fn serve_commands(
 
 fn handler_subjects(handler: &CommandHandler) -> String {
     handler.subjects().commands_wildcard()
+}
+
+/// The index in `Command::NAMES` of the command a subject names, if it names one.
+fn command_index(handler: &CommandHandler, subject: &str) -> Option<usize> {
+    let parsed = handler.subjects().parse_command(subject)?;
+    Command::NAMES
+        .iter()
+        .position(|(aggregate, name)| *aggregate == parsed.aggregate && *name == parsed.command)
 }
 
 fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
@@ -133,11 +146,12 @@ async fn handle_message(
         {
             warn!(error = %error, "reply could not be sent");
         }
+        let command = command_index(handler, &message.subject);
         match &reply {
             CommandReply::Rejected(rejected) => {
-                timing.done(Some((rejected.code, &rejected.message)))
+                timing.done_command(command, Some((rejected.code, &rejected.message)))
             }
-            CommandReply::Accepted(_) => timing.done(None),
+            CommandReply::Accepted(_) => timing.done_command(command, None),
         }
     }
     .instrument(span)
