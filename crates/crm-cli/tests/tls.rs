@@ -462,11 +462,22 @@ fn a_server_certificate_from_another_ca_is_refused() {
     let nats = tls_server(&pki);
     let url = tls_url(&nats);
     let client_files = pki.client("crm", KeyForm::Pkcs8P256);
-    let mut command = crm(&["health", "--nats-url", &url]);
+    let mut command = crm(&["status", "--nats-url", &url]);
     command.args(tls_args(&other.ca_pem(), Some(&client_files)));
     let (code, _, stderr) = run(command);
     let error = one_line_error(code, &stderr, &url);
     assert!(error.contains("UnknownIssuer"), "{error}");
+    // A health check says the same as its one line of verdict, exit status 1.
+    let mut command = crm(&["health", "--nats-url", &url]);
+    command.args(tls_args(&other.ca_pem(), Some(&client_files)));
+    let (code, stdout, _) = run(command);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("unhealthy: connecting to NATS at {url}: "))
+            && stdout.contains("UnknownIssuer"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -476,7 +487,7 @@ fn a_client_certificate_from_another_ca_is_refused() {
     let nats = tls_server(&pki);
     let url = tls_url(&nats);
     let client_files = other.client("intruder", KeyForm::Pkcs8P256);
-    let mut command = crm(&["health", "--nats-url", &url]);
+    let mut command = crm(&["status", "--nats-url", &url]);
     command.args(tls_args(&pki.ca_pem(), Some(&client_files)));
     let (code, _, stderr) = run(command);
     let error = one_line_error(code, &stderr, &url);
@@ -714,7 +725,7 @@ fn credentials_of_an_unknown_account_fail_at_once_with_one_line() {
         &nkeys::KeyPair::new_account(),
         &nkeys::KeyPair::new_user(),
     );
-    let mut command = crm(&["health", "--nats-url", &nats.url(), "--nats-creds"]);
+    let mut command = crm(&["status", "--nats-url", &nats.url(), "--nats-creds"]);
     command.arg(&creds);
     let (code, _, stderr) = run(command);
     let error = one_line_error(code, &stderr, &nats.url());
