@@ -1,6 +1,10 @@
 //! A nats-server started by `crm serve` when no NATS URL is given: JetStream on, loopback
 //! only, its store under the data dir. A pid file lets the next start stop a server that
 //! outlived a killed `crm serve`.
+//!
+//! Whichever server `crm serve` uses, local or external, must be at least
+//! [`crm_wire::NATS_SERVER_VERSION_MIN`]: the local binary is asked (`--version`) before it
+//! is started, an external server's version is read from the INFO it sends on connecting.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,6 +18,102 @@ use tracing::{info, warn};
 /// How long the local server may take to accept connections.
 const START_TIMEOUT_MS: u64 = 10_000;
 
+/// The pinned release scripts/ensure-nats-server.sh installs, relative to the workspace this
+/// binary was built in (the script keeps `current` pointing at the pinned version).
+const PROJECT_NATS_SERVER: &str = "target/tools/nats-server/current/nats-server";
+
+/// What the same three fixes say whenever the server is missing or too old.
+const INSTALL_HINT: &str =
+    "run scripts/ensure-nats-server.sh (it installs the pinned release and prints its path) \
+    and pass that path with --nats-server-bin, or pass --nats-url";
+
+/// The binary for the local server: `--nats-server-bin` (or CRM_NATS_SERVER_BIN) when given,
+/// else the project's pinned release when it is installed in the workspace this binary was
+/// built in, else `nats-server` on PATH.
+pub fn resolve_binary(given: Option<&str>) -> String {
+    if let Some(binary) = given.filter(|b| !b.is_empty()) {
+        return binary.to_owned();
+    }
+    // crates/crm-cli is two levels below the workspace root.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| Path::new("."));
+    let project = workspace.join(PROJECT_NATS_SERVER);
+    if project.is_file() {
+        return project.display().to_string();
+    }
+    "nats-server".to_owned()
+}
+
+/// Asks `binary --version` and fails unless it is a supported release.
+fn check_binary_version(binary: &str) -> anyhow::Result<crm_wire::NatsServerVersion> {
+    let output = Command::new(binary)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running `{binary} --version`; {INSTALL_HINT}"))?;
+    let reported = String::from_utf8_lossy(&output.stdout);
+    let Some(version) =
+        crm_wire::NatsServerVersion::parse(&reported).filter(|_| output.status.success())
+    else {
+        bail!(
+            "`{binary} --version` reported no nats-server version ({:?}); {INSTALL_HINT}",
+            reported.trim()
+        );
+    };
+    ensure_supported(version, &format!("`{binary}`"), INSTALL_HINT)?;
+    Ok(version)
+}
+
+/// Fails when `version` is older than [`crm_wire::NATS_SERVER_VERSION_MIN`].
+fn ensure_supported(
+    version: crm_wire::NatsServerVersion,
+    what: &str,
+    hint: &str,
+) -> anyhow::Result<()> {
+    if !version.is_supported() {
+        bail!(
+            "{what} is nats-server {version}; crm serve needs {} or later (older releases have \
+             JetStream data-loss bugs, among them a race in the expected-sequence check the \
+             tailer relies on); {hint}",
+            crm_wire::NATS_SERVER_VERSION_MIN
+        );
+    }
+    Ok(())
+}
+
+/// Waits for the client's first connection and refuses a server older than
+/// [`crm_wire::NATS_SERVER_VERSION_MIN`], by the version in the INFO it sent. Refused rather
+/// than warned about: the tailer's gap-free publishing depends on the server's
+/// `Nats-Expected-Last-Sequence` check being free of the races fixed in the minimum.
+pub async fn check_server_version(
+    client: &async_nats::Client,
+    shown_url: &str,
+) -> anyhow::Result<()> {
+    // The client connects in the background; a flush completes once it is connected.
+    client
+        .flush()
+        .await
+        .with_context(|| format!("connecting to NATS at {shown_url}"))?;
+    let info = client.server_info();
+    let Some(version) = crm_wire::NatsServerVersion::parse(&info.version) else {
+        bail!(
+            "the NATS server at {shown_url} reports version {:?}, not a nats-server version; \
+             crm serve needs nats-server {} or later",
+            info.version,
+            crm_wire::NATS_SERVER_VERSION_MIN
+        );
+    };
+    ensure_supported(
+        version,
+        &format!("the NATS server at {shown_url}"),
+        "upgrade it (the project tests on the release pinned in scripts/ensure-nats-server.sh)",
+    )?;
+    info!(nats_url = %shown_url, server_version = %version, "NATS server version supported");
+    Ok(())
+}
+
 pub struct LocalNats {
     child: Child,
     port: u16,
@@ -22,6 +122,7 @@ pub struct LocalNats {
 
 impl LocalNats {
     pub fn start(binary: &str, dir: &Path, port: u16) -> anyhow::Result<LocalNats> {
+        let version = check_binary_version(binary)?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let pid_file = dir.join("nats-server.pid");
         stop_leftover(&pid_file);
@@ -38,16 +139,14 @@ impl LocalNats {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| {
-                format!("starting `{binary}`; install it with `apt-get install nats-server` or pass --nats-url")
-            })?;
+            .with_context(|| format!("starting `{binary}`; {INSTALL_HINT}"))?;
         let mut server = LocalNats {
             child,
             port,
             pid_file,
         };
         server.wait_until_listening(dir)?;
-        info!(url = %crate::nats_opts::redact_url(&server.url()), store = %dir.display(), "local nats-server started");
+        info!(url = %crate::nats_opts::redact_url(&server.url()), store = %dir.display(), %version, binary, "local nats-server started");
         // A readiness line on stdout that scripts and tests wait for (password redacted).
         println!(
             "local nats-server listening on {}",

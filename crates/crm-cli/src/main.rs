@@ -155,9 +155,10 @@ struct ServeArgs {
     /// Port of the local nats-server; 0 picks a free loopback port.
     #[arg(long, env = "CRM_NATS_PORT", default_value_t = 0)]
     nats_port: u16,
-    /// The nats-server binary for the local server.
-    #[arg(long, env = "CRM_NATS_SERVER_BIN", default_value = "nats-server")]
-    nats_server_bin: String,
+    /// The nats-server binary for the local server [default: the pinned release of
+    /// scripts/ensure-nats-server.sh when installed in this workspace, else nats-server on PATH].
+    #[arg(long, env = "CRM_NATS_SERVER_BIN")]
+    nats_server_bin: Option<String>,
     /// Subject prefix of the whole contract.
     #[arg(long, env = "CRM_SUBJECT_PREFIX", default_value = crm_wire::DEFAULT_PREFIX)]
     subject_prefix: String,
@@ -263,7 +264,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(url) => url,
         None => {
             let server = local_nats::LocalNats::start(
-                &args.nats_server_bin,
+                &local_nats::resolve_binary(args.nats_server_bin.as_deref()),
                 &args.data_dir.join("nats"),
                 args.nats_port,
             )?;
@@ -277,6 +278,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // own, its backlog never delays command replies, queries or the readiness flush.
     let tailer_client = args.nats.connect(&nats_url, "crm serve (tailer)").await?;
     let shown_url = nats_opts::redact_url(&nats_url);
+    local_nats::check_server_version(&client, &shown_url).await?;
 
     let subjects = Subjects::new(&args.subject_prefix);
     let instance = crm_ops::Instance::new();

@@ -6,11 +6,26 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 
 /// Everything that can go wrong while setting up or tearing down a fixture.
-#[derive(Debug, thiserror::Error)]
+/// Its `Debug` is its message, so a test's `.expect(...)` shows the message (what to run,
+/// a process's output) rather than the fields.
+#[derive(thiserror::Error)]
 pub enum TestkitError {
-    /// No `nats-server` binary on `PATH` nor at the fixed fallback locations.
-    #[error("nats-server not found (searched PATH and {searched:?}); install it, e.g. `apt-get install nats-server`")]
+    /// No `nats-server` binary: `CRM_NATS_SERVER_BIN` unset, none in the project's tools, on
+    /// `PATH` nor at the fixed fallback locations.
+    #[error("nats-server not found (CRM_NATS_SERVER_BIN is unset; searched {searched:?} and PATH); run scripts/ensure-nats-server.sh, which installs the project's pinned release (scripts/test.sh does)")]
     NatsServerNotFound { searched: Vec<PathBuf> },
+
+    /// The nats-server found is older than the oldest supported release.
+    #[error("{binary} is nats-server {version}, older than {minimum}, the oldest this project supports; run scripts/ensure-nats-server.sh, which installs the project's pinned release, and unset CRM_NATS_SERVER_BIN or point it there")]
+    NatsServerTooOld {
+        binary: PathBuf,
+        version: String,
+        minimum: String,
+    },
+
+    /// `nats-server --version` could not be run, failed or printed no version.
+    #[error("{binary} is no usable nats-server: {problem}; run scripts/ensure-nats-server.sh, which installs the project's pinned release, and unset CRM_NATS_SERVER_BIN or point it there")]
+    NatsServerUnusable { binary: PathBuf, problem: String },
 
     /// Creating a temporary directory or file failed.
     #[error("cannot create temporary {what}: {source}")]
@@ -127,4 +142,10 @@ pub enum TestkitError {
     /// A client did not get (back) to the connected state in time.
     #[error("NATS client not connected within {waited_ms} ms (state {state})")]
     NotConnected { waited_ms: u128, state: String },
+}
+
+impl std::fmt::Debug for TestkitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }

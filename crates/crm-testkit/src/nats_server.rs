@@ -7,6 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,13 @@ use crate::process::{self, POLL_INTERVAL};
 use crate::{port, TestkitError};
 
 /// Environment variable naming the nats-server binary to use instead of searching for one.
-pub const NATS_SERVER_BIN_ENV: &str = "CRM_TESTKIT_NATS_SERVER";
+/// scripts/test.sh sets it to the pinned release that scripts/ensure-nats-server.sh installs;
+/// `crm serve` reads the same variable for its local server.
+pub const NATS_SERVER_BIN_ENV: &str = "CRM_NATS_SERVER_BIN";
+
+/// The pinned release installed by scripts/ensure-nats-server.sh, relative to the workspace
+/// root (the script keeps `current` pointing at the pinned version).
+const NATS_SERVER_PROJECT_PATH: &str = "target/tools/nats-server/current/nats-server";
 
 /// Where to look for nats-server when it is not on `PATH` (Debian installs it in /usr/sbin).
 const NATS_SERVER_FALLBACK_PATHS: [&str; 3] = [
@@ -410,16 +417,31 @@ pub async fn wait_until_connected(
 }
 
 /// The nats-server binary the fixture runs, for tests that run it themselves (e.g. `-t` to
-/// check a configuration file): see [`NATS_SERVER_BIN_ENV`].
+/// check a configuration file): see [`find_nats_server`].
 pub fn nats_server_binary() -> Result<PathBuf, TestkitError> {
     find_nats_server()
 }
 
-/// The nats-server binary: `$CRM_TESTKIT_NATS_SERVER`, else the first on `PATH`, else a fallback path.
+/// The nats-server binary: `$CRM_NATS_SERVER_BIN`, else the project's pinned release under
+/// the workspace's `target/tools` (scripts/ensure-nats-server.sh), else the first on `PATH`,
+/// else a fallback path. Whichever is found must report a version of at least
+/// [`crm_wire::NATS_SERVER_VERSION_MIN`]; an older one is an error, not a reason to look on.
 fn find_nats_server() -> Result<PathBuf, TestkitError> {
-    if let Some(path) = std::env::var_os(NATS_SERVER_BIN_ENV) {
+    // One lookup per test binary: the environment and the files do not change under a test.
+    static FOUND: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(found) = FOUND.get() {
+        return Ok(found.clone());
+    }
+    let binary = locate_nats_server()?;
+    check_version(&binary)?;
+    Ok(FOUND.get_or_init(|| binary).clone())
+}
+
+fn locate_nats_server() -> Result<PathBuf, TestkitError> {
+    if let Some(path) = std::env::var_os(NATS_SERVER_BIN_ENV).filter(|path| !path.is_empty()) {
         return Ok(PathBuf::from(path));
     }
+    let project = project_nats_server();
     let on_path = std::env::var_os("PATH")
         .map(|paths| {
             std::env::split_paths(&paths)
@@ -428,19 +450,56 @@ fn find_nats_server() -> Result<PathBuf, TestkitError> {
         })
         .unwrap_or_default();
     let fallbacks = NATS_SERVER_FALLBACK_PATHS.iter().map(PathBuf::from);
-    if let Some(found) = on_path
-        .into_iter()
+    if let Some(found) = std::iter::once(project.clone())
+        .chain(on_path)
         .chain(fallbacks)
         .find(|path| is_executable(path))
     {
         return Ok(found);
     }
     Err(TestkitError::NatsServerNotFound {
-        searched: NATS_SERVER_FALLBACK_PATHS
-            .iter()
-            .map(PathBuf::from)
+        searched: std::iter::once(project)
+            .chain(NATS_SERVER_FALLBACK_PATHS.iter().map(PathBuf::from))
             .collect(),
     })
+}
+
+/// The pinned release's path in this workspace (crates/crm-testkit is two levels down).
+fn project_nats_server() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| Path::new("."));
+    workspace.join(NATS_SERVER_PROJECT_PATH)
+}
+
+/// Runs `binary --version` and fails unless it reports a supported release.
+fn check_version(binary: &Path) -> Result<(), TestkitError> {
+    let output = Command::new(binary)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| TestkitError::NatsServerUnusable {
+            binary: binary.to_owned(),
+            problem: format!("cannot run it ({error})"),
+        })?;
+    let reported = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    match crm_wire::NatsServerVersion::parse(&reported) {
+        Some(version) if output.status.success() && version.is_supported() => Ok(()),
+        Some(version) if output.status.success() => Err(TestkitError::NatsServerTooOld {
+            binary: binary.to_owned(),
+            version: version.to_string(),
+            minimum: crm_wire::NATS_SERVER_VERSION_MIN.to_string(),
+        }),
+        _ => Err(TestkitError::NatsServerUnusable {
+            binary: binary.to_owned(),
+            problem: format!(
+                "`--version` reported no nats-server version ({}, output {:?})",
+                output.status,
+                format!("{reported} {}", String::from_utf8_lossy(&output.stderr)).trim()
+            ),
+        }),
+    }
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -500,6 +559,25 @@ mod tests {
     fn probe_of_a_closed_port_is_false() {
         let port = port::free_loopback_port();
         assert!(!probe(port, "nobody"));
+    }
+
+    #[test]
+    fn the_project_path_is_under_the_workspace_target_dir() {
+        let path = project_nats_server();
+        assert!(path.ends_with(NATS_SERVER_PROJECT_PATH));
+        assert!(path
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+            .is_some_and(|root| root.join("Cargo.lock").is_file()));
+    }
+
+    #[test]
+    fn the_binary_found_is_a_supported_release() {
+        let binary = nats_server_binary().expect("a nats-server");
+        check_version(&binary).expect("a supported release");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod codec;
 pub mod discovery;
 mod headers;
 mod log_api;
+mod nats_server;
 pub mod query;
 mod reply;
 mod subjects;
@@ -20,6 +21,7 @@ pub use log_api::{
     LogEventJson, LogHeadReply, LogReadFormat, LogReadReply, LogReadRequest,
     LOG_READ_REPLY_BYTES_MAX,
 };
+pub use nats_server::{NatsServerVersion, NATS_SERVER_VERSION_MIN};
 pub use reply::{Accepted, CommandReply, Rejected};
 pub use subjects::{CommandSubject, Subjects, DEFAULT_PREFIX};
 
