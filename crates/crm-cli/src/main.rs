@@ -336,6 +336,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &subjects,
         &stop_rx,
     )?;
+    let query_names: Vec<String> = targets
+        .iter()
+        .flat_map(|target| target.queries().iter().map(|query| (*query).to_owned()))
+        .collect();
     let status = {
         let (instance, log, targets) = (instance.clone(), log.clone(), targets.clone());
         move || crm_wire::discovery::InstanceStatus {
@@ -372,7 +376,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         instance.clone(),
         stop_rx.clone(),
     ));
-    // Let the subscriptions reach the server before announcing readiness.
+    // The responders subscribe in their own tasks: wait until they have, then let the
+    // subscriptions reach the server before announcing readiness.
+    wait_until_listening(
+        &instance,
+        &["commands", "log.head", "log.read"],
+        &query_names,
+    )
+    .await?;
     client
         .flush()
         .await
@@ -452,6 +463,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Waits (at most 30 s) until the responders registered these endpoints and the query
+/// endpoints `query.<name>` of the read models run here.
+async fn wait_until_listening(
+    instance: &crm_ops::Instance,
+    fixed: &[&str],
+    queries: &[String],
+) -> anyhow::Result<()> {
+    let names: Vec<String> = fixed
+        .iter()
+        .map(|name| (*name).to_owned())
+        .chain(queries.iter().map(|query| format!("query.{query}")))
+        .collect();
+    if !instance
+        .wait_for_endpoints(&names, Duration::from_secs(30))
+        .await
+    {
+        bail!("the responders did not subscribe within 30 s");
+    }
+    Ok(())
+}
+
 /// How this process describes itself in `$SRV.INFO`: its role and read models as metadata.
 fn service_description(role: &str, read_models: &[String]) -> crm_ops::ServiceDescription {
     crm_ops::ServiceDescription {
@@ -516,6 +548,10 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
         &subjects,
         &stop_rx,
     )?;
+    let query_names: Vec<String> = targets
+        .iter()
+        .flat_map(|target| target.queries().iter().map(|query| (*query).to_owned()))
+        .collect();
     let status = {
         let (instance, targets) = (instance.clone(), targets.clone());
         move || crm_wire::discovery::InstanceStatus {
@@ -544,6 +580,7 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
         instance.clone(),
         stop_rx.clone(),
     ));
+    wait_until_listening(&instance, &[], &query_names).await?;
     client.flush().await?;
     let stop_signal = stop_signal()?;
     println!(

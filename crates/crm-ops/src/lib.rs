@@ -235,6 +235,26 @@ impl Instance {
         endpoint
     }
 
+    /// Waits until every endpoint named in `names` is registered (each responder registers
+    /// its endpoints once it has subscribed), or `limit` has passed; says whether they all
+    /// were. Readiness is announced only after the responders, spawned as tasks, subscribed.
+    pub async fn wait_for_endpoints(&self, names: &[String], limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let registered = self.endpoints();
+            if names
+                .iter()
+                .all(|name| registered.iter().any(|e| &e.name == name))
+            {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+
     fn endpoints(&self) -> Vec<Arc<Endpoint>> {
         self.inner
             .endpoints
