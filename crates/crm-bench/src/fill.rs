@@ -93,21 +93,42 @@ pub async fn fill(log: &EventLog, events: u64, years: u32, in_flight: usize) -> 
     let start = HISTORY_END_MICROS - span;
     let spacing = (span / customers as i64).max(1);
     append(log, vec![setup_events()], Timestamp::from_micros(start)).await?;
+    append_units(
+        log,
+        customers,
+        in_flight,
+        move |n| Timestamp::from_micros(start + n as i64 * spacing),
+        |n| {
+            let mut streams = life(n);
+            if n % 10_000 == 9_999 {
+                streams.push(campaign_events(n));
+            }
+            streams
+        },
+    )
+    .await
+}
+
+/// Appends units `0..units`, `in_flight` at a time (the writer groups them into batches):
+/// unit `n` is the streams `streams(n)` in one command at business time `at(n)`.
+pub(crate) async fn append_units(
+    log: &EventLog,
+    units: u64,
+    in_flight: usize,
+    at: impl Fn(u64) -> Timestamp + Clone + Send + 'static,
+    streams: impl Fn(u64) -> Vec<(String, Vec<Event>)> + Clone + Send + 'static,
+) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..in_flight.max(1) {
-        let (log, next) = (log.clone(), next.clone());
+        let (log, next, at, streams) = (log.clone(), next.clone(), at.clone(), streams.clone());
         tasks.spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= customers {
+                if n >= units {
                     return anyhow::Ok(());
                 }
-                let at = Timestamp::from_micros(start + n as i64 * spacing);
-                append(&log, life(n), at).await?;
-                if n % 10_000 == 9_999 {
-                    append(&log, vec![campaign_events(n)], at).await?;
-                }
+                append(&log, streams(n), at(n)).await?;
             }
         });
     }

@@ -198,32 +198,16 @@ fn unit_events(n: u64) -> Vec<(String, Vec<Event>)> {
 }
 
 pub(crate) async fn fill_log(log: &EventLog, events: u64) -> anyhow::Result<()> {
-    let units = events.div_ceil(13);
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    for _ in 0..256 {
-        let log = log.clone();
-        let next = next.clone();
-        tasks.spawn(async move {
-            loop {
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if n >= units {
-                    return anyhow::Ok(());
-                }
-                // Business time spread over 2026, a day per 300 customers.
-                let at = Timestamp::from_micros(
-                    1_767_225_600_000_000
-                        + (n as i64 / 300) * crm_domain::time::MICROS_PER_DAY
-                        + (n as i64 % 300) * 1_000_000,
-                );
-                crate::fill::append(&log, unit_events(n), at).await?;
-            }
-        });
-    }
-    while let Some(result) = tasks.join_next().await {
-        result??;
-    }
+    // Business time spread over 2026, a day per 300 customers.
+    let at = |n: u64| {
+        Timestamp::from_micros(
+            1_767_225_600_000_000
+                + (n as i64 / 300) * crm_domain::time::MICROS_PER_DAY
+                + (n as i64 % 300) * 1_000_000,
+        )
+    };
+    crate::fill::append_units(log, events.div_ceil(13), 256, at, unit_events).await?;
     eprintln!(
         "filled the log with {} events in {:.1} s",
         log.head(),

@@ -1,5 +1,6 @@
 //! `crm status` and `crm health`: every instance of the service that answers `$SRV.STATS.crm`
-//! (scatter-gather over NATS), in one view; and a yes/no verdict for health checks.
+//! (scatter-gather over NATS), in one view; and a yes/no verdict for health checks. Both print
+//! their result on stdout (it is what a script or a container health check reads).
 
 use std::time::Duration;
 

@@ -19,8 +19,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crm_wire::discovery::{
-    EndpointInfo, EndpointStats, InfoResponse, InstanceStatus, PingResponse, StatsResponse, Verb,
-    INFO_RESPONSE_TYPE, PING_RESPONSE_TYPE, SERVICE_NAME, STATS_RESPONSE_TYPE,
+    EndpointInfo, EndpointStats, InfoResponse, InstanceStatus, PingResponse, ServiceIdentity,
+    StatsResponse, Verb, INFO_RESPONSE_TYPE, PING_RESPONSE_TYPE, SERVICE_NAME, STATS_RESPONSE_TYPE,
 };
 use crm_wire::{ErrorCode, Subjects, HEADER_CONTENT_TYPE, JSON_CONTENT_TYPE};
 
@@ -288,7 +288,6 @@ pub async fn serve_discovery(
 ) -> Result<(), OpsError> {
     let id = instance.id().to_owned();
     let status_subject = subjects.instance_status(&id);
-    let status_endpoint = instance.endpoint("status", &status_subject, "");
     #[derive(Clone, Copy)]
     enum Route {
         Srv(Verb),
@@ -302,7 +301,7 @@ pub async fn serve_discovery(
                 .map(|subject| (subject, Route::Srv(*verb)))
         })
         .collect();
-    routes.push((status_subject, Route::Status));
+    routes.push((status_subject.clone(), Route::Status));
     let mut streams: Vec<BoxStream<'static, (Route, Message)>> = Vec::new();
     for (subject, route) in routes {
         let subscriber =
@@ -315,6 +314,15 @@ pub async fn serve_discovery(
                 })?;
         streams.push(subscriber.map(move |m| (route, m)).boxed());
     }
+    // Registered once subscribed, like every endpoint (readiness waits for registrations).
+    let status_endpoint = instance.endpoint("status", &status_subject, "");
+    let identity = ServiceIdentity {
+        kind: String::new(),
+        name: SERVICE_NAME.to_owned(),
+        id: id.clone(),
+        version: description.version.clone(),
+        metadata: description.metadata.clone(),
+    };
     info!(instance = %id, "discovery listening");
     let mut all = select_all(streams);
     loop {
@@ -328,29 +336,17 @@ pub async fn serve_discovery(
         let timing = status_endpoint.start();
         let body = match route {
             Route::Srv(Verb::Ping) => serde_json::to_vec(&PingResponse {
-                kind: PING_RESPONSE_TYPE.to_owned(),
-                name: SERVICE_NAME.to_owned(),
-                id: id.clone(),
-                version: description.version.clone(),
-                metadata: description.metadata.clone(),
+                identity: identity.of(PING_RESPONSE_TYPE),
             }),
             Route::Srv(Verb::Info) => serde_json::to_vec(&InfoResponse {
-                kind: INFO_RESPONSE_TYPE.to_owned(),
-                name: SERVICE_NAME.to_owned(),
-                id: id.clone(),
-                version: description.version.clone(),
-                metadata: description.metadata.clone(),
+                identity: identity.of(INFO_RESPONSE_TYPE),
                 description: description.description.clone(),
                 endpoints: instance.endpoints().iter().map(|e| e.info()).collect(),
             }),
             Route::Srv(Verb::Stats) => {
                 let own = serde_json::to_value(status()).ok();
                 serde_json::to_vec(&StatsResponse {
-                    kind: STATS_RESPONSE_TYPE.to_owned(),
-                    name: SERVICE_NAME.to_owned(),
-                    id: id.clone(),
-                    version: description.version.clone(),
-                    metadata: description.metadata.clone(),
+                    identity: identity.of(STATS_RESPONSE_TYPE),
                     started: instance.started(),
                     endpoints: instance
                         .endpoints()

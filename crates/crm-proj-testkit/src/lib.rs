@@ -181,13 +181,25 @@ pub const CLOCK_STEP_MICROS: i64 = 6 * 3_600 * 1_000_000;
 /// Plays the seeds as commands through `decide` and `evolve`; returns the accepted events
 /// as envelopes with contiguous positions.
 pub fn valid_stream(seeds: &[Seed]) -> Vec<EventEnvelope> {
+    play(seeds.len(), |n, now| {
+        (command(seeds[n], now), Some(seeds[n].3))
+    })
+}
+
+/// Plays `steps` commands through `decide` and `evolve` on the generated clock and keeps the
+/// accepted events. `step(n, now)` gives the n-th command and, for a stage change, the value
+/// that aims it (see [`aim_stage_change`]).
+fn play(
+    steps: usize,
+    mut step: impl FnMut(usize, Timestamp) -> (Command, Option<u16>),
+) -> Vec<EventEnvelope> {
     let mut now = ts(CLOCK_START);
     let mut states: BTreeMap<String, State> = BTreeMap::new();
     let mut versions: BTreeMap<String, u64> = BTreeMap::new();
     let mut envelopes = Vec::new();
-    for (n, seed) in seeds.iter().enumerate() {
+    for n in 0..steps {
         now = now.saturating_add_micros(CLOCK_STEP_MICROS);
-        let mut command = command(*seed, now);
+        let (mut command, aim) = step(n, now);
         let state = state_of(&states, &command.stream());
         let pipeline = command
             .pipeline_needed(state.lead_pipeline())
@@ -195,7 +207,9 @@ pub fn valid_stream(seeds: &[Seed]) -> Vec<EventEnvelope> {
                 Some(State::Pipeline(defined)) => defined.clone(),
                 _ => None,
             });
-        aim_stage_change(&mut command, &state, pipeline.as_ref(), seed.3);
+        if let Some(value) = aim {
+            aim_stage_change(&mut command, &state, pipeline.as_ref(), value);
+        }
         let Ok(decision) = decide(&state, &command, &Context { now, pipeline }) else {
             continue;
         };
@@ -688,49 +702,9 @@ fn big_command((kind, target, below): BigSeed) -> Command {
 }
 
 /// Plays commands through `decide` and `evolve` on the generated clock, keeping what is
-/// accepted (the `default` pipeline only: no stage changes).
+/// accepted (stage changes are not aimed).
 pub fn decided_stream(commands: &[Command]) -> Vec<EventEnvelope> {
-    let mut now = ts(CLOCK_START);
-    let mut states: BTreeMap<String, State> = BTreeMap::new();
-    let mut versions: BTreeMap<String, u64> = BTreeMap::new();
-    let mut envelopes = Vec::new();
-    for (n, command) in commands.iter().enumerate() {
-        now = now.saturating_add_micros(CLOCK_STEP_MICROS);
-        let state = state_of(&states, &command.stream());
-        let context = Context {
-            now,
-            pipeline: None,
-        };
-        let Ok(decision) = decide(&state, command, &context) else {
-            continue;
-        };
-        if decision
-            .appends
-            .iter()
-            .any(|a| a.must_be_new && state_of(&states, &a.stream).exists())
-        {
-            continue;
-        }
-        for append in &decision.appends {
-            let mut stream_state = state_of(&states, &append.stream);
-            for event in &append.events {
-                stream_state = evolve(stream_state, event);
-                let version = versions.entry(append.stream.clone()).or_default();
-                *version += 1;
-                envelopes.push(EventEnvelope {
-                    position: envelopes.len() as u64 + 1,
-                    stream: append.stream.clone(),
-                    stream_version: *version,
-                    command_id: Uuid::from_u128(n as u128 + 1),
-                    recorded_at: now,
-                    occurred_at: decision.occurred_at,
-                    event: event.clone(),
-                });
-            }
-            states.insert(append.stream.clone(), stream_state);
-        }
-    }
-    envelopes
+    play(commands.len(), |n, _| (commands[n].clone(), None))
 }
 
 // ---- arbitrary (not necessarily valid) streams ----

@@ -51,8 +51,9 @@ impl Verb {
     }
 }
 
+/// What every reply of the three verbs starts with: its type, and who answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PingResponse {
+pub struct ServiceIdentity {
     #[serde(rename = "type")]
     pub kind: String,
     pub name: String,
@@ -62,15 +63,26 @@ pub struct PingResponse {
     pub metadata: BTreeMap<String, String>,
 }
 
+impl ServiceIdentity {
+    /// The identity under a reply `kind` (one of the `*_RESPONSE_TYPE`s).
+    pub fn of(&self, kind: &str) -> ServiceIdentity {
+        ServiceIdentity {
+            kind: kind.to_owned(),
+            ..self.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingResponse {
+    #[serde(flatten)]
+    pub identity: ServiceIdentity,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InfoResponse {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub name: String,
-    pub id: String,
-    pub version: String,
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub identity: ServiceIdentity,
     pub description: String,
     pub endpoints: Vec<EndpointInfo>,
 }
@@ -87,13 +99,8 @@ pub struct EndpointInfo {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsResponse {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub name: String,
-    pub id: String,
-    pub version: String,
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub identity: ServiceIdentity,
     /// RFC 3339, when the instance started.
     pub started: String,
     pub endpoints: Vec<EndpointStats>,
@@ -204,11 +211,13 @@ mod tests {
             read_models: vec![],
         };
         let stats = StatsResponse {
-            kind: STATS_RESPONSE_TYPE.into(),
-            name: SERVICE_NAME.into(),
-            id: "abc".into(),
-            version: "0.1.0".into(),
-            metadata: BTreeMap::new(),
+            identity: ServiceIdentity {
+                kind: STATS_RESPONSE_TYPE.into(),
+                name: SERVICE_NAME.into(),
+                id: "abc".into(),
+                version: "0.1.0".into(),
+                metadata: BTreeMap::new(),
+            },
             started: "2026-12-02T00:00:00Z".into(),
             endpoints: vec![EndpointStats {
                 name: "status".into(),
