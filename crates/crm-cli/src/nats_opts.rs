@@ -168,15 +168,8 @@ impl NatsArgs {
     /// forever). A server that is not reachable yet (refused, timed out, not resolved) is
     /// retried in the background until it answers, as before, with a warning.
     pub async fn connect(&self, url: &str, name: &str) -> anyhow::Result<async_nats::Client> {
-        // async-nats logs server addresses at debug level: it gets them without credentials.
-        let address = strip_userinfo(url);
         let shown = redact_url(url);
-        match self
-            .options_with_url_auth(url, name)
-            .await?
-            .connect(address.as_str())
-            .await
-        {
+        match self.first_attempt(url, name).await? {
             Ok(client) => return Ok(client),
             Err(error) if fails_for_good(&error) => {
                 bail!("connecting to NATS at {shown}: {}", one_line(&error));
@@ -190,7 +183,7 @@ impl NatsArgs {
         self.options_with_url_auth(url, name)
             .await?
             .retry_on_initial_connect()
-            .connect(address.as_str())
+            .connect(strip_userinfo(url).as_str())
             .await
             .with_context(|| format!("connecting to NATS at {shown}"))
     }
@@ -199,18 +192,24 @@ impl NatsArgs {
     /// a server that does not answer the first attempt is an error too, reported on one line,
     /// instead of a background retry.
     pub async fn connect_once(&self, url: &str, name: &str) -> anyhow::Result<async_nats::Client> {
-        let address = strip_userinfo(url);
-        let shown = redact_url(url);
-        self.options_with_url_auth(url, name)
-            .await?
-            .connect(address.as_str())
-            .await
-            .map_err(|error| {
-                anyhow::anyhow!(
-                    "connecting to NATS at {shown}: {} (is the server reachable?)",
-                    one_line(&error)
-                )
-            })
+        self.first_attempt(url, name).await?.map_err(|error| {
+            anyhow::anyhow!(
+                "connecting to NATS at {}: {} (is the server reachable?)",
+                redact_url(url),
+                one_line(&error)
+            )
+        })
+    }
+
+    /// One connection attempt, without retries. async-nats logs server addresses at debug
+    /// level: it gets them without credentials.
+    async fn first_attempt(
+        &self,
+        url: &str,
+        name: &str,
+    ) -> anyhow::Result<Result<async_nats::Client, async_nats::ConnectError>> {
+        let options = self.options_with_url_auth(url, name).await?;
+        Ok(options.connect(strip_userinfo(url).as_str()).await)
     }
 
     /// [`NatsArgs::connect_options`] plus the credentials carried in `url`, if any.
