@@ -156,14 +156,12 @@ impl<P: Projection + Default> ReadModelKind for Kind<P> {
             if projector.checkpoint() != 0 {
                 return Err(ProjectorError::CorruptStore {
                     path: dir.display().to_string(),
-                    reason: crate::Corruption::SnapshotNotEmpty,
+                    reason: crate::Corruption::NotEmpty,
                 }
                 .into());
             }
             projector.build_snapshot_until(until, progress).await?;
-            let (position, answer) = projector
-                .handle()
-                .read(|model, position| (position, model.query(query, request)));
+            let (position, answer) = projector.handle().answer(query, request);
             Ok(ReplayAnswer {
                 position,
                 answer: answer?,

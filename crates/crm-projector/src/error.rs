@@ -20,6 +20,13 @@ pub enum ProjectorError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A read of the model's rows failed (I/O, or a row that does not decode).
+    #[error("projection store {path} cannot be read: {source}")]
+    StoreRead {
+        path: String,
+        #[source]
+        source: crate::table::TableError,
+    },
     /// The store holds entries in another format than the projection writes: it must be
     /// rebuilt (`Projector::open_root` does so by itself).
     #[error(
@@ -72,7 +79,8 @@ impl ProjectorError {
             | ProjectorError::CorruptStore { .. }
             | ProjectorError::Restore { .. }
             | ProjectorError::StoreFormat { .. }
-            | ProjectorError::Store { .. } => true,
+            | ProjectorError::Store { .. }
+            | ProjectorError::StoreRead { .. } => true,
             ProjectorError::Versions(e) => e.is_corruption(),
             _ => false,
         }

@@ -9,6 +9,7 @@ mod projection;
 mod query;
 mod read_model;
 mod rebuild;
+mod rows;
 pub mod record_codec;
 mod runtime;
 pub mod sequencer;
@@ -28,8 +29,9 @@ pub use runtime::{
     RebuildProgress,
 };
 pub use source::{envelope_of, LogSource};
-pub use store::{Corruption, ProjectionStore};
-pub use table::{Single, StoredTable, Table, TableError, TableKey};
+pub use rows::StoreRows;
+pub use store::{Corruption, ProjectionStore, STORE_CACHE_BYTES_DEFAULT};
+pub use table::{Row, Single, StoredTable, Table, TableError, TableKey};
 
 /// Resolves once `shutdown` holds `true` (or its sender is gone).
 pub(crate) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {

@@ -5,6 +5,8 @@
 use crm_domain::{Event, Timestamp};
 use uuid::Uuid;
 
+use crate::rows::StoreRows;
+
 /// One committed event, decoded, as projections see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventEnvelope {
@@ -31,6 +33,9 @@ pub enum QueryError {
     Malformed(String),
     #[error("unknown query `{0}`")]
     UnknownQuery(String),
+    /// The store could not be read while answering (the runtime adds this; a model does not).
+    #[error("the read model's store cannot be read: {0}")]
+    StoreUnreadable(String),
 }
 
 /// A read model. Implementations must be deterministic folds: no clock, no randomness, no
@@ -55,11 +60,19 @@ pub trait Projection: Send + Sync + 'static {
     /// Why stored entries could not be restored (the projection's own error enum).
     type RestoreError: std::error::Error + Send + Sync + 'static;
 
-    /// Rebuilds the in-memory model from the stored entries (key order), at start-up.
+    /// Loads the whole model into memory from stored entries (key order): for folds without
+    /// a store (tests, small tools). The runtime attaches instead.
     fn restore(
         &mut self,
         entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
     ) -> Result<(), Self::RestoreError>;
+
+    /// Makes a fresh model read its state through the store's `rows` from now on: the
+    /// runtime's open, which reads no rows up front.
+    fn attach(&mut self, rows: &StoreRows) -> Result<(), Self::RestoreError>;
+
+    /// Rows changed since the last drain (a rebuild commits once they are many).
+    fn pending_rows(&mut self) -> usize;
 
     /// Answers query `name` (`customer.get`, `kpi.get`, ...) with a JSON body, without
     /// `position`: the runtime adds it.

@@ -56,7 +56,7 @@ impl<P: Projection> QueryTarget for ProjectorHandle<P> {
     }
 
     fn answer(&self, query: &str, request: &Value) -> (u64, Result<Value, QueryError>) {
-        self.read(|model, position| (position, model.query(query, request)))
+        ProjectorHandle::answer(self, query, request)
     }
 
     fn status(&self) -> ProjectorStatus {
@@ -234,6 +234,7 @@ async fn answer(target: &dyn QueryTarget, query: &str, payload: &[u8]) -> Outgoi
         Err(QueryError::NotFound(what)) => QueryRefusal::NotFound(what),
         Err(QueryError::Malformed(what)) => QueryRefusal::Malformed(what),
         Err(QueryError::UnknownQuery(what)) => QueryRefusal::UnknownQuery(what),
+        Err(QueryError::StoreUnreadable(what)) => QueryRefusal::StoreUnreadable(what),
     };
     Outgoing::refused(&refusal, Some(position))
 }

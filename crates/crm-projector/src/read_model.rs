@@ -5,7 +5,8 @@
 use serde::de::DeserializeOwned;
 
 use crate::projection::{Change, EventEnvelope, Projection, QueryError};
-use crate::table::{drain_tables, restore_tables, StoredTable, TableError};
+use crate::rows::StoreRows;
+use crate::table::{check_names, drain_tables, restore_tables, StoredTable, TableError};
 
 /// A read model built with the SDK. Implementations are deterministic folds: no clock, no
 /// randomness, no unordered iteration into rows or replies (docs/DESIGN.md rule 10).
@@ -28,11 +29,10 @@ pub trait ReadModel: Default + Send + Sync + 'static {
         request: &serde_json::Value,
     ) -> Result<serde_json::Value, QueryError>;
 
-    /// Every stored table of the model, each named uniquely.
+    /// Every table of the model, each named uniquely. The tables are the whole state: a
+    /// model attached to a store keeps nothing else across events (what it derives from rows
+    /// is itself a table), so it needs no restore at start.
     fn tables(&mut self) -> Vec<&mut dyn StoredTable>;
-
-    /// Called after the tables were restored: rebuild what the model derives from them.
-    fn restored(&mut self) {}
 }
 
 impl<M: ReadModel> Projection for M {
@@ -62,9 +62,24 @@ impl<M: ReadModel> Projection for M {
         // as it was.
         let mut fresh = M::default();
         restore_tables(&mut fresh.tables(), entries)?;
-        fresh.restored();
         *self = fresh;
         Ok(())
+    }
+
+    fn attach(&mut self, rows: &StoreRows) -> Result<(), TableError> {
+        let mut tables = self.tables();
+        check_names(&tables)?;
+        // The cache is shared evenly by the tables of many rows.
+        let many = tables.iter().filter(|t| !t.is_single()).count().max(1);
+        let share = rows.cache_bytes() / many;
+        for table in tables.iter_mut() {
+            table.attach(rows, share)?;
+        }
+        Ok(())
+    }
+
+    fn pending_rows(&mut self) -> usize {
+        self.tables().iter().map(|t| t.pending_rows()).sum()
     }
 
     fn query(

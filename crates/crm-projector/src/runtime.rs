@@ -29,7 +29,10 @@ use crate::error::RebuildRefused;
 use crate::projection::{EventEnvelope, Projection};
 use crate::sequencer::{Delivery, Sequencer};
 use crate::source::{envelope_of, LogSource};
-use crate::store::ProjectionStore;
+use crate::projection::QueryError;
+use crate::rows::StoreRows;
+use crate::store::{Corruption, ProjectionStore, STORE_CACHE_BYTES_DEFAULT};
+use crate::table::TableError;
 use crate::versions::{self, FileSwitch, VersionSwitch};
 use crate::ProjectorError;
 
@@ -47,7 +50,19 @@ pub struct ProjectorConfig {
     pub idle_check_ms: u64,
     /// Pause before retrying after NATS trouble.
     pub retry_backoff_ms: u64,
+    /// Decoded rows a read model keeps cached (about; split between its tables).
+    pub read_cache_bytes: usize,
+    /// sled's page cache of the projection store.
+    pub store_cache_bytes: u64,
+    /// A rebuild commits (unflushed) once this many rows changed since its last commit: the
+    /// bound on a rebuild's memory beyond the cache.
+    pub rebuild_commit_rows: usize,
 }
+
+/// Decoded rows cached per read model unless configured otherwise.
+pub const READ_CACHE_BYTES_DEFAULT: usize = 32 * 1024 * 1024;
+/// Changed rows a rebuild holds before it commits, unless configured otherwise.
+pub const REBUILD_COMMIT_ROWS_DEFAULT: usize = 100_000;
 
 impl Default for ProjectorConfig {
     fn default() -> Self {
@@ -59,14 +74,26 @@ impl Default for ProjectorConfig {
             catch_up_page_events_max: 1000,
             idle_check_ms: 1000,
             retry_backoff_ms: 250,
+            read_cache_bytes: READ_CACHE_BYTES_DEFAULT,
+            store_cache_bytes: STORE_CACHE_BYTES_DEFAULT,
+            rebuild_commit_rows: REBUILD_COMMIT_ROWS_DEFAULT,
         }
     }
 }
 
-/// The model and the position it reflects, always updated together.
+/// The model and the position it reflects, always updated together, and the store rows the
+/// model reads through (`None`: a model held in memory).
 pub struct Applied<P> {
     pub model: P,
     pub position: u64,
+    pub rows: Option<StoreRows>,
+}
+
+impl<P> Applied<P> {
+    /// The first failed read of the model's store, if any.
+    fn read_failure(&self) -> Option<TableError> {
+        self.rows.as_ref().and_then(StoreRows::failure)
+    }
 }
 
 /// What queries and status reports hold of a running projector.
@@ -93,6 +120,22 @@ impl<P: Projection> ProjectorHandle<P> {
     pub fn read<T>(&self, f: impl FnOnce(&P, u64) -> T) -> T {
         let applied = self.applied.read().unwrap_or_else(|e| e.into_inner());
         f(&applied.model, applied.position)
+    }
+
+    /// Answers query `name` with the position it reflects. A store read that failed makes it
+    /// `StoreUnreadable`: no answer built on a row that could not be read goes out.
+    pub fn answer(
+        &self,
+        name: &str,
+        request: &serde_json::Value,
+    ) -> (u64, Result<serde_json::Value, QueryError>) {
+        let applied = self.applied.read().unwrap_or_else(|e| e.into_inner());
+        let answer = applied.model.query(name, request);
+        let answer = match applied.read_failure() {
+            Some(e) => Err(QueryError::StoreUnreadable(e.to_string())),
+            None => answer,
+        };
+        (applied.position, answer)
     }
 
     pub fn position_watch(&self) -> watch::Receiver<u64> {
@@ -148,7 +191,7 @@ impl<P: Projection> Projector<P> {
         source: LogSource,
         config: ProjectorConfig,
     ) -> Result<Projector<P>, ProjectorError> {
-        let store = ProjectionStore::open(dir)?;
+        let store = ProjectionStore::open_with_cache(dir, config.store_cache_bytes)?;
         Projector::open_store(projection, store, dir, source, config)
     }
 
@@ -170,26 +213,23 @@ impl<P: Projection> Projector<P> {
             }
             store.set_format(expected)?;
         }
-        let checkpoint = store.checkpoint()?;
-        let mut failure = None;
-        let mut entries = store.model_entries().map_while(|entry| match entry {
-            Ok(entry) => Some(entry),
-            Err(e) => {
-                failure = Some(e);
-                None
-            }
-        });
-        let restored = projection.restore(&mut entries);
-        drop(entries);
-        if let Some(e) = failure {
-            return Err(e);
+        if store.is_legacy() {
+            return Err(ProjectorError::CorruptStore {
+                path: dir.display().to_string(),
+                reason: Corruption::LegacySnapshot,
+            });
         }
-        restored.map_err(|source| ProjectorError::Restore {
-            path: dir.display().to_string(),
-            source: Box::new(source),
-        })?;
+        let checkpoint = store.checkpoint()?;
+        // Nothing is read up front: the model reads its rows from the store as it needs them.
+        let rows = store.rows(config.read_cache_bytes);
+        projection
+            .attach(&rows)
+            .map_err(|source| ProjectorError::Restore {
+                path: dir.display().to_string(),
+                source: Box::new(source),
+            })?;
         let name = projection.name();
-        info!(projection = name, checkpoint, "projection restored");
+        info!(projection = name, checkpoint, "projection opened");
         let (position_tx, _) = watch::channel(checkpoint);
         let (rebuild_tx, rebuild_rx) = mpsc::channel(1);
         Ok(Projector {
@@ -198,6 +238,7 @@ impl<P: Projection> Projector<P> {
             applied: Arc::new(RwLock::new(Applied {
                 model: projection,
                 position: checkpoint,
+                rows: Some(rows),
             })),
             sequencer: Sequencer::new(checkpoint),
             position_tx,
@@ -235,10 +276,10 @@ impl<P: Projection> Projector<P> {
     ) -> Result<Projector<P>, ProjectorError> {
         let dir = versions::current_dir(root)?;
         versions::remove_stale(root)?;
-        let store = ProjectionStore::open(&dir)?;
+        let store = ProjectionStore::open_with_cache(&dir, config.store_cache_bytes)?;
         let found = store.format()?;
         let expected = projection.store_format();
-        let (store, dir) = if found == expected || store.is_empty()? {
+        let (store, dir) = if (found == expected && !store.is_legacy()) || store.is_empty()? {
             (store, dir)
         } else {
             drop(store);
@@ -251,7 +292,7 @@ impl<P: Projection> Projector<P> {
                 "the store was written in another format; rebuilding it from the log"
             );
             let (version, fresh) = versions::next_dir(root)?;
-            let store = ProjectionStore::open(&fresh)?;
+            let store = ProjectionStore::open_with_cache(&fresh, config.store_cache_bytes)?;
             store.set_format(expected)?;
             versions::make_current(root, &version)?;
             versions::remove_stale(root)?;
@@ -306,8 +347,9 @@ impl<P: Projection> Projector<P> {
         Ok(self.position())
     }
 
-    /// Builds an empty store from the whole log: folds everything in memory, then writes the
-    /// model once as a snapshot with its checkpoint (a rebuild, docs/DESIGN.md rule 11).
+    /// Builds an empty store from the whole log (a rebuild, docs/DESIGN.md rule 11): folds
+    /// page after page, commits unflushed whenever many rows changed (so memory stays bounded
+    /// by `rebuild_commit_rows` and the cache), and flushes once at the end.
     pub async fn build_snapshot(
         &mut self,
         progress: impl FnMut(u64, u64),
@@ -329,22 +371,22 @@ impl<P: Projection> Projector<P> {
         });
         while self.position() < head {
             self.apply_page_until(head).await?;
+            let pending = self
+                .applied
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .model
+                .pending_rows();
+            if pending >= self.config.rebuild_commit_rows {
+                self.commit(false)?;
+            }
             progress(self.position(), head);
             // A local log never makes this task wait: let the live work on this worker run.
             tokio::task::yield_now().await;
         }
-        let (changes, position) = {
-            let mut applied = self.applied.write().unwrap_or_else(|e| e.into_inner());
-            let position = applied.position;
-            (applied.model.drain_changes(), position)
-        };
-        self.store.write_snapshot(changes, position)?;
-        self.sequencer.stored(position);
-        self.position_tx.send_replace(position);
-        self.update_status(|s| {
-            s.checkpoint = position;
-            s.state = ProjectorState::Starting;
-        });
+        self.commit(true)?;
+        let position = self.position();
+        self.update_status(|s| s.state = ProjectorState::Starting);
         Ok(position)
     }
 
@@ -407,7 +449,17 @@ impl<P: Projection> Projector<P> {
             applied.position = self.sequencer.advance();
             self.applied_recorded_at = envelope.recorded_at;
         }
-        Ok(())
+        match applied.read_failure() {
+            Some(source) => Err(self.read_failed(source)),
+            None => Ok(()),
+        }
+    }
+
+    fn read_failed(&self, source: TableError) -> ProjectorError {
+        ProjectorError::StoreRead {
+            path: self.store.path().display().to_string(),
+            source,
+        }
     }
 
     /// Commits what was applied but not yet stored, if anything.
@@ -418,14 +470,24 @@ impl<P: Projection> Projector<P> {
         Ok(())
     }
 
-    /// Stores the changes since the last commit with the checkpoint, atomically.
+    /// Stores the changes since the last commit with the checkpoint, atomically. A model
+    /// whose store failed a read is never committed: its rows may be wrong.
     fn commit(&mut self, flush: bool) -> Result<(), ProjectorError> {
-        let (changes, position) = {
+        let position = {
             let mut applied = self.applied.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(source) = applied.read_failure() {
+                return Err(self.read_failed(source));
+            }
             let position = applied.position;
-            (applied.model.drain_changes(), position)
+            let changes = applied.model.drain_changes();
+            // Written under the lock: a drained row may leave the cache at once, and a query
+            // must then find it in the store.
+            self.store.commit(changes, position, false)?;
+            position
         };
-        self.store.commit(changes, position, flush)?;
+        if flush {
+            self.store.flush()?;
+        }
         self.sequencer.stored(position);
         self.position_tx.send_replace(position);
         self.update_status(|s| s.checkpoint = position);
@@ -748,9 +810,16 @@ impl<P: Projection + Default> Projector<P> {
                 .unwrap_or_else(|e| e.into_inner())
                 .model,
         );
+        let rows = fresh
+            .applied
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .rows
+            .take();
         {
             let mut live = self.applied.write().unwrap_or_else(|e| e.into_inner());
             live.model = rebuilt;
+            live.rows = rows;
         }
         let old = std::mem::replace(&mut self.store, fresh.store);
         drop(old);

@@ -1,24 +1,23 @@
-//! A projection's own sled store. Logical content: the model's entries (key -> value) and the
-//! checkpoint. Physically two layers:
+//! A projection's own sled store: the model's rows (key -> value) and the checkpoint. Each row
+//! is its own sled key, `m` + the row's key, so a read model reads any row without holding the
+//! others in memory (`rows.rs` is that read path). Every commit writes its rows and the
+//! checkpoint in one atomic sled batch (docs/DESIGN.md rule 9); a rebuild commits the same way,
+//! in large unflushed batches, and flushes once at the end. `canonical_hash` is over the logical
+//! content, so a live store and a rebuild of the same position hash the same.
 //!
-//! - `s` + chunk number: a snapshot of sorted entries in chunks of about 4 MiB, written once
-//!   by a rebuild (a million entries become a few dozen sled writes instead of a million);
-//! - `m` + key: entries written by live commits, each overriding the snapshot (a tombstone
-//!   marks a deleted key).
-//!
-//! Every commit writes its entries and the checkpoint in one atomic sled batch (docs/DESIGN.md rule 9).
-//! `canonical_hash` is over the logical content, so a live store and a rebuild of the same
-//! position hash the same whatever their layers.
+//! Stores written before this layout kept rebuilt models as sorted snapshot chunks (`s` +
+//! chunk number) and deletions as tombstones: a store that still holds chunks is refused as
+//! legacy (`open_root` rebuilds it from the log); tombstones still read as absent rows.
 
-use std::iter::Peekable;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::projection::Change;
+pub use crate::rows::StoreRows;
 use crate::ProjectorError;
 
-/// What is wrong with a damaged store (or one a snapshot may not go into).
+/// What is wrong with a damaged store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Corruption {
     #[error("checkpoint is not 8 bytes")]
@@ -27,23 +26,22 @@ pub enum Corruption {
     FormatSize,
     #[error("live entry without a valid marker")]
     EntryMarker,
-    #[error("snapshot chunk truncated")]
-    ChunkTruncated,
-    #[error("snapshot keys out of order")]
-    ChunkOrder,
-    #[error("a snapshot is only written into an empty store")]
-    SnapshotNotEmpty,
+    #[error("the store holds snapshot chunks of an earlier layout; rebuild the read model")]
+    LegacySnapshot,
+    #[error("a replay goes into an empty store")]
+    NotEmpty,
 }
 
-const DELTA_PREFIX: u8 = b'm';
-const SNAPSHOT_PREFIX: u8 = b's';
+pub(crate) const ROW_PREFIX: u8 = b'm';
+/// Snapshot chunks of the earlier layout (only looked for, never written).
+const LEGACY_SNAPSHOT_PREFIX: u8 = b's';
 const CHECKPOINT_KEY: &[u8] = b"c/checkpoint";
 /// The projection's store format (`Projection::store_format`); absent reads as 0.
 const FORMAT_KEY: &[u8] = b"c/format";
-const PRESENT: u8 = 1;
-const TOMBSTONE: u8 = 0;
-/// Target size of one snapshot chunk.
-pub const SNAPSHOT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const PRESENT: u8 = 1;
+pub(crate) const TOMBSTONE: u8 = 0;
+/// sled's page cache of one projection store unless configured otherwise.
+pub const STORE_CACHE_BYTES_DEFAULT: u64 = 32 * 1024 * 1024;
 
 pub struct ProjectionStore {
     db: sled::Db,
@@ -54,9 +52,17 @@ type Entry = (Vec<u8>, Vec<u8>);
 
 impl ProjectionStore {
     pub fn open(path: &Path) -> Result<ProjectionStore, ProjectorError> {
+        ProjectionStore::open_with_cache(path, STORE_CACHE_BYTES_DEFAULT)
+    }
+
+    /// Opens with `cache_bytes` of sled page cache.
+    pub fn open_with_cache(
+        path: &Path,
+        cache_bytes: u64,
+    ) -> Result<ProjectionStore, ProjectorError> {
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(128 * 1024 * 1024)
+            .cache_capacity(cache_bytes)
             .open()
             .map_err(|source| ProjectorError::Store {
                 path: path.display().to_string(),
@@ -113,8 +119,21 @@ impl ProjectionStore {
     /// True when nothing was ever committed: no checkpoint and no entries.
     pub fn is_empty(&self) -> Result<bool, ProjectorError> {
         Ok(self.checkpoint()? == 0
-            && self.db.scan_prefix([DELTA_PREFIX]).next().is_none()
-            && self.db.scan_prefix([SNAPSHOT_PREFIX]).next().is_none())
+            && self.db.scan_prefix([ROW_PREFIX]).next().is_none()
+            && !self.is_legacy())
+    }
+
+    /// True when the store holds snapshot chunks of the earlier layout.
+    pub fn is_legacy(&self) -> bool {
+        self.db
+            .scan_prefix([LEGACY_SNAPSHOT_PREFIX])
+            .next()
+            .is_some()
+    }
+
+    /// The rows as a read model reads them, with a cache of `cache_bytes` per model.
+    pub fn rows(&self, cache_bytes: usize) -> StoreRows {
+        StoreRows::new(self.db.clone(), self.path.display().to_string(), cache_bytes)
     }
 
     /// Records the format of an empty store, durably.
@@ -125,36 +144,18 @@ impl ProjectionStore {
         self.flush()
     }
 
-    /// The model's entries in key order: the snapshot overridden by live entries.
+    /// The model's rows in key order.
     pub fn model_entries(&self) -> impl Iterator<Item = Result<Entry, ProjectorError>> + '_ {
-        let snapshot = self.snapshot_entries().peekable();
-        let deltas = self
-            .db
-            .scan_prefix([DELTA_PREFIX])
-            .map(move |entry| {
-                let (key, value) = entry.map_err(|e| self.store_error(e))?;
-                match value.split_first() {
-                    Some((&PRESENT, rest)) => Ok((key[1..].to_vec(), Some(rest.to_vec()))),
-                    Some((&TOMBSTONE, [])) => Ok((key[1..].to_vec(), None)),
-                    _ => Err(self.corrupt(Corruption::EntryMarker)),
-                }
+        self.db
+            .scan_prefix([ROW_PREFIX])
+            .filter_map(move |entry| match entry {
+                Err(e) => Some(Err(self.store_error(e))),
+                Ok((key, value)) => match value.split_first() {
+                    Some((&PRESENT, rest)) => Some(Ok((key[1..].to_vec(), rest.to_vec()))),
+                    Some((&TOMBSTONE, [])) => None,
+                    _ => Some(Err(self.corrupt(Corruption::EntryMarker))),
+                },
             })
-            .peekable();
-        Merge { snapshot, deltas }
-    }
-
-    fn snapshot_entries(&self) -> impl Iterator<Item = Result<Entry, ProjectorError>> + '_ {
-        self.db.scan_prefix([SNAPSHOT_PREFIX]).flat_map(
-            move |chunk| -> Box<dyn Iterator<Item = Result<Entry, ProjectorError>>> {
-                match chunk {
-                    Err(e) => Box::new(std::iter::once(Err(self.store_error(e)))),
-                    Ok((_, bytes)) => match decode_chunk(&bytes) {
-                        Ok(entries) => Box::new(entries.into_iter().map(Ok)),
-                        Err(reason) => Box::new(std::iter::once(Err(self.corrupt(reason)))),
-                    },
-                }
-            },
-        )
     }
 
     /// Writes the model's changes and the new checkpoint atomically; `flush` makes it durable
@@ -168,18 +169,17 @@ impl ProjectionStore {
         let mut batch = sled::Batch::default();
         for (key, value) in changes {
             let mut stored_key = Vec::with_capacity(key.len() + 1);
-            stored_key.push(DELTA_PREFIX);
+            stored_key.push(ROW_PREFIX);
             stored_key.extend_from_slice(&key);
-            let stored_value = match value {
+            match value {
                 Some(value) => {
                     let mut stored = Vec::with_capacity(value.len() + 1);
                     stored.push(PRESENT);
                     stored.extend_from_slice(&value);
-                    stored
+                    batch.insert(stored_key, stored);
                 }
-                None => vec![TOMBSTONE],
-            };
-            batch.insert(stored_key, stored_value);
+                None => batch.remove(stored_key),
+            }
         }
         batch.insert(CHECKPOINT_KEY, &checkpoint.to_be_bytes());
         self.db
@@ -189,45 +189,6 @@ impl ProjectionStore {
             self.flush()?;
         }
         Ok(())
-    }
-
-    /// Writes the whole model as a snapshot, with its checkpoint, into an empty store.
-    pub fn write_snapshot(
-        &self,
-        mut changes: Vec<Change>,
-        checkpoint: u64,
-    ) -> Result<(), ProjectorError> {
-        if self.checkpoint()? != 0 || self.db.scan_prefix([DELTA_PREFIX]).next().is_some() {
-            return Err(self.corrupt(Corruption::SnapshotNotEmpty));
-        }
-        changes.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut batch = sled::Batch::default();
-        let mut chunk = Vec::new();
-        let mut chunk_no = 0u32;
-        let mut flush_chunk = |chunk: &mut Vec<u8>, batch: &mut sled::Batch| {
-            let mut key = vec![SNAPSHOT_PREFIX];
-            key.extend_from_slice(&chunk_no.to_be_bytes());
-            batch.insert(key, std::mem::take(chunk));
-            chunk_no += 1;
-        };
-        for (key, value) in changes {
-            let Some(value) = value else { continue };
-            for part in [&key, &value] {
-                chunk.extend_from_slice(&(part.len() as u32).to_le_bytes());
-                chunk.extend_from_slice(part);
-            }
-            if chunk.len() >= SNAPSHOT_CHUNK_BYTES {
-                flush_chunk(&mut chunk, &mut batch);
-            }
-        }
-        if !chunk.is_empty() {
-            flush_chunk(&mut chunk, &mut batch);
-        }
-        batch.insert(CHECKPOINT_KEY, &checkpoint.to_be_bytes());
-        self.db
-            .apply_batch(batch)
-            .map_err(|e| self.store_error(e))?;
-        self.flush()
     }
 
     pub fn flush(&self) -> Result<(), ProjectorError> {
@@ -251,74 +212,6 @@ impl ProjectionStore {
     }
 }
 
-fn decode_chunk(bytes: &[u8]) -> Result<Vec<Entry>, Corruption> {
-    let mut entries = Vec::new();
-    let mut rest = bytes;
-    let take = |rest: &mut &[u8]| -> Result<Vec<u8>, Corruption> {
-        let (len, tail) = rest.split_at_checked(4).ok_or(Corruption::ChunkTruncated)?;
-        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        let (part, tail) = tail
-            .split_at_checked(len)
-            .ok_or(Corruption::ChunkTruncated)?;
-        *rest = tail;
-        Ok(part.to_vec())
-    };
-    while !rest.is_empty() {
-        let key = take(&mut rest)?;
-        let value = take(&mut rest)?;
-        if entries.last().is_some_and(|(last, _): &Entry| *last >= key) {
-            return Err(Corruption::ChunkOrder);
-        }
-        entries.push((key, value));
-    }
-    Ok(entries)
-}
-
-/// Merges the sorted snapshot with the sorted live entries; a live entry wins on equal keys.
-struct Merge<S: Iterator, D: Iterator> {
-    snapshot: Peekable<S>,
-    deltas: Peekable<D>,
-}
-
-impl<S, D> Iterator for Merge<S, D>
-where
-    S: Iterator<Item = Result<Entry, ProjectorError>>,
-    D: Iterator<Item = Result<(Vec<u8>, Option<Vec<u8>>), ProjectorError>>,
-{
-    type Item = Result<Entry, ProjectorError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let order = match (self.snapshot.peek(), self.deltas.peek()) {
-                (None, None) => return None,
-                (Some(Err(_)), _) => return self.snapshot.next(),
-                (_, Some(Err(_))) => {
-                    return match self.deltas.next() {
-                        Some(Err(e)) => Some(Err(e)),
-                        _ => None,
-                    }
-                }
-                (Some(Ok(_)), None) => std::cmp::Ordering::Less,
-                (None, Some(Ok(_))) => std::cmp::Ordering::Greater,
-                (Some(Ok((s, _))), Some(Ok((d, _)))) => s.cmp(d),
-            };
-            match order {
-                std::cmp::Ordering::Less => return self.snapshot.next(),
-                std::cmp::Ordering::Equal => {
-                    self.snapshot.next();
-                }
-                std::cmp::Ordering::Greater => {}
-            }
-            match self.deltas.next() {
-                Some(Ok((key, Some(value)))) => return Some(Ok((key, value))),
-                Some(Ok((_, None))) => continue,
-                Some(Err(e)) => return Some(Err(e)),
-                None => return None,
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,70 +225,49 @@ mod tests {
     }
 
     #[test]
-    fn live_entries_override_the_snapshot_and_hash_like_a_plain_store() {
+    fn commits_write_and_delete_rows_and_hash_the_logical_content() {
         let dir = tempfile::tempdir().unwrap();
-        let layered = ProjectionStore::open(&dir.path().join("a")).unwrap();
-        layered
-            .write_snapshot(
-                vec![
-                    kv("b", "1"),
-                    kv("a", "0"),
-                    kv("c", "2"),
-                    (b"z".to_vec(), None),
-                ],
-                7,
-            )
+        let twice = ProjectionStore::open(&dir.path().join("a")).unwrap();
+        twice
+            .commit(vec![kv("a", "0"), kv("b", "1"), kv("c", "2")], 7, false)
             .unwrap();
-        layered
+        twice
             .commit(
                 vec![kv("b", "changed"), (b"c".to_vec(), None), kv("d", "3")],
                 9,
                 true,
             )
             .unwrap();
-        let got = entries(&layered);
         let want: Vec<Entry> = vec![
             (b"a".to_vec(), b"0".to_vec()),
             (b"b".to_vec(), b"changed".to_vec()),
             (b"d".to_vec(), b"3".to_vec()),
         ];
-        assert_eq!(got, want);
-        let plain = ProjectionStore::open(&dir.path().join("b")).unwrap();
-        plain
-            .commit(
-                vec![kv("a", "0"), kv("b", "changed"), kv("d", "3")],
-                9,
-                true,
-            )
-            .unwrap();
+        assert_eq!(entries(&twice), want);
+        let once = ProjectionStore::open(&dir.path().join("b")).unwrap();
+        once.commit(
+            vec![kv("a", "0"), kv("b", "changed"), kv("d", "3")],
+            9,
+            true,
+        )
+        .unwrap();
         assert_eq!(
-            layered.canonical_hash().unwrap(),
-            plain.canonical_hash().unwrap()
-        );
-        assert!(
-            layered.write_snapshot(vec![], 10).is_err(),
-            "a snapshot needs an empty store"
+            twice.canonical_hash().unwrap(),
+            once.canonical_hash().unwrap()
         );
     }
 
     #[test]
-    fn big_snapshots_span_chunks_in_order() {
+    fn tombstones_of_the_earlier_layout_read_as_absent_and_chunks_as_legacy() {
         let dir = tempfile::tempdir().unwrap();
         let store = ProjectionStore::open(dir.path()).unwrap();
-        let value = vec![7u8; 1000];
-        let changes: Vec<Change> = (0..10_000u32)
-            .rev()
-            .map(|i| (i.to_be_bytes().to_vec(), Some(value.clone())))
-            .collect();
-        store.write_snapshot(changes, 1).unwrap();
-        let got = entries(&store);
-        assert_eq!(got.len(), 10_000);
-        assert!(got.windows(2).all(|w| w[0].0 < w[1].0));
-    }
-
-    #[test]
-    fn damaged_chunks_are_refused() {
-        assert!(decode_chunk(&[1, 0, 0, 0]).is_err());
-        assert!(decode_chunk(&[1, 0, 0, 0, b'a', 5, 0, 0, 0, 1]).is_err());
+        store.db.insert(b"mgone", &[TOMBSTONE]).unwrap();
+        store.db.insert(b"mkept", &[PRESENT, b'1']).unwrap();
+        assert_eq!(entries(&store), vec![(b"kept".to_vec(), b"1".to_vec())]);
+        assert!(!store.is_legacy());
+        store.db.insert(b"s\0\0\0\0", &[]).unwrap();
+        assert!(store.is_legacy());
+        store.db.insert(b"mbad", &[7]).unwrap();
+        assert!(store.model_entries().any(|e| e.is_err()));
     }
 }

@@ -1,14 +1,27 @@
 //! The projection SDK's keyed store: a read model keeps its state in [`Table`]s (many rows by
 //! a typed key) and [`Single`]s (one row), and writes only its fold and its queries (see
-//! `read_model.rs`). A table tracks the keys changed since the last drain, encodes rows with
-//! the one record codec (`record_codec.rs`), and restores itself from the stored entries.
+//! `read_model.rs`). A table tracks the rows changed since the last drain and encodes them with
+//! the one record codec (`record_codec.rs`).
+//!
+//! Where the rows live:
+//! - attached to a projection store (what the runtime does), the store is the state: a table
+//!   keeps in memory only the rows changed since the last commit and a bounded cache of clean
+//!   ones (least recently used out first), and reads every other row from the store. Memory
+//!   does not grow with the number of rows, and opening a store reads nothing;
+//! - never attached (tests, folds without a store), every row stays in memory.
+//!
+//! Both behave the same to the model: same rows, same order, same drained changes.
 //!
 //! Stored key of a row: the table's name, `/`, then the key's encoding, whose byte order is
 //! the key type's `Ord` (so the store's key order is each table's row order).
 
-use std::collections::{btree_map, BTreeMap, BTreeSet};
-use std::ops::RangeBounds;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::hash::Hash;
+use std::iter::Peekable;
+use std::ops::{Bound, RangeBounds};
 
+use lru::LruCache;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
@@ -17,6 +30,7 @@ use crm_domain::{Month, Timestamp};
 
 use crate::projection::Change;
 use crate::record_codec::{decode_record, encode_record};
+use crate::rows::StoreRows;
 
 /// Largest stored row a table restores.
 pub const ROW_BYTES_MAX: u64 = 16 * 1024 * 1024;
@@ -36,11 +50,20 @@ pub enum TableError {
         key: String,
         reason: String,
     },
+    #[error("projection store {path}: {reason}")]
+    Store { path: String, reason: String },
+    #[error("table `{0}` is attached to a store while it holds rows")]
+    AttachNotEmpty(&'static str),
 }
+
+/// What a table row must be: stored with the record codec, cloned out of the cache.
+pub trait Row: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Row for T {}
 
 /// A table key. `encode_key`'s bytes must sort like `Ord`; `decode_key` reads what
 /// `encode_key` wrote (a table refuses any other bytes: it re-encodes and compares).
-pub trait TableKey: Ord + Clone + Send + Sync + 'static {
+pub trait TableKey: Ord + Hash + Clone + Send + Sync + 'static {
     fn encode_key(&self, out: &mut Vec<u8>);
     fn decode_key(bytes: &[u8]) -> Option<Self>;
 }
@@ -159,10 +182,19 @@ pub trait StoredTable: Send + Sync {
     fn name(&self) -> &'static str;
     /// Appends the changes since the last drain (key order) and forgets them.
     fn drain_into(&mut self, out: &mut Vec<Change>);
-    /// Empties the table (before a restore).
+    /// Empties the table and detaches it from any store (before a restore).
     fn clear(&mut self);
-    /// Restores one stored row; `key` is the part after `<name>/`.
+    /// Restores one stored row into memory; `key` is the part after `<name>/`.
     fn restore_row(&mut self, key: &[u8], value: &[u8]) -> Result<(), TableError>;
+    /// Reads its rows through `rows` from now on, caching at most about `cache_bytes` of
+    /// clean rows. Only an empty table is attached.
+    fn attach(&mut self, rows: &StoreRows, cache_bytes: usize) -> Result<(), TableError>;
+    /// Rows changed since the last drain.
+    fn pending_rows(&self) -> usize;
+    /// One row, always in memory ([`Single`]): it takes no share of the cache.
+    fn is_single(&self) -> bool {
+        false
+    }
 }
 
 fn stored_key(name: &str, key: &impl TableKey) -> Vec<u8> {
@@ -185,79 +217,211 @@ fn decode_row<V: DeserializeOwned>(
     })
 }
 
-/// Rows by a typed key, in key order, with the keys changed since the last drain.
-#[derive(Debug, Clone)]
-pub struct Table<K, V> {
-    name: &'static str,
-    rows: BTreeMap<K, V>,
-    dirty: BTreeSet<K>,
+/// Memory a cached row is counted for beyond its encoded bytes: the cache's node, the key and
+/// the row's inline part.
+const CACHE_ENTRY_OVERHEAD: usize = 96;
+
+/// Clean rows (equal to the store's), least recently used first out, within a byte budget.
+struct RowCache<K: Hash + Eq, V> {
+    rows: LruCache<K, (V, usize)>,
+    bytes: usize,
+    budget: usize,
 }
 
-/// Two tables are equal when their rows are (what is not yet drained does not matter).
-impl<K: PartialEq, V: PartialEq> PartialEq for Table<K, V> {
-    fn eq(&self, other: &Table<K, V>) -> bool {
-        self.name == other.name && self.rows == other.rows
+impl<K: Hash + Eq, V> RowCache<K, V> {
+    fn new(budget: usize) -> RowCache<K, V> {
+        RowCache {
+            rows: LruCache::unbounded(),
+            bytes: 0,
+            budget,
+        }
+    }
+
+    fn peek(&self, key: &K) -> Option<&V> {
+        self.rows.peek(key).map(|(row, _)| row)
+    }
+
+    fn contains(&self, key: &K) -> bool {
+        self.rows.contains(key)
+    }
+
+    fn take(&mut self, key: &K) -> Option<V> {
+        let (row, size) = self.rows.pop(key)?;
+        self.bytes -= size;
+        Some(row)
+    }
+
+    /// Caches `row`, whose encoding is `encoded_bytes` long, evicting the least recently used
+    /// rows beyond the budget.
+    fn put(&mut self, key: K, row: V, encoded_bytes: usize) {
+        let size = encoded_bytes + std::mem::size_of::<V>() + CACHE_ENTRY_OVERHEAD;
+        if size > self.budget {
+            self.take(&key);
+            return;
+        }
+        if let Some((_, old)) = self.rows.put(key, (row, size)) {
+            self.bytes -= old;
+        }
+        self.bytes += size;
+        while self.bytes > self.budget {
+            match self.rows.pop_lru() {
+                Some((_, (_, size))) => self.bytes -= size,
+                None => break,
+            }
+        }
     }
 }
 
-impl<K: Eq, V: Eq> Eq for Table<K, V> {}
+/// Where a table's clean rows are.
+enum Rows<K: Hash + Eq, V> {
+    /// All of them, in memory: a table never attached to a store.
+    Resident(BTreeMap<K, V>),
+    /// In the store, some of them cached.
+    Stored {
+        store: StoreRows,
+        cache: RowCache<K, V>,
+    },
+}
 
-impl<K: TableKey, V> Table<K, V> {
+/// Rows by a typed key, in key order, with the rows changed since the last drain.
+pub struct Table<K: Hash + Eq, V> {
+    name: &'static str,
+    /// Changed since the last drain: the new row, or `None` for a removed one. Wins over
+    /// `rows`.
+    changed: BTreeMap<K, Option<V>>,
+    rows: Rows<K, V>,
+}
+
+impl<K: TableKey + std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for Table<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("Table");
+        out.field("name", &self.name).field("changed", &self.changed);
+        match &self.rows {
+            Rows::Resident(rows) => out.field("rows", rows),
+            Rows::Stored { store, cache } => out
+                .field("store", store)
+                .field("cached_rows", &cache.rows.len()),
+        };
+        out.finish()
+    }
+}
+
+/// A clone holds the same rows; a stored table's clone reads the same store, with an empty
+/// cache of its own (tests and folds compare clones; the runtime never commits one).
+impl<K: TableKey, V: Clone> Clone for Table<K, V> {
+    fn clone(&self) -> Self {
+        Table {
+            name: self.name,
+            changed: self.changed.clone(),
+            rows: match &self.rows {
+                Rows::Resident(rows) => Rows::Resident(rows.clone()),
+                Rows::Stored { store, cache } => Rows::Stored {
+                    store: store.clone(),
+                    cache: RowCache::new(cache.budget),
+                },
+            },
+        }
+    }
+}
+
+/// Two tables are equal when their rows are (what is not yet drained does not matter). For
+/// stored tables this reads both stores in full: a test's comparison.
+impl<K: TableKey, V: Row + PartialEq> PartialEq for Table<K, V> {
+    fn eq(&self, other: &Table<K, V>) -> bool {
+        self.name == other.name && self.iter().eq(other.iter())
+    }
+}
+
+impl<K: TableKey, V: Row + Eq> Eq for Table<K, V> {}
+
+/// Rows in key order: `changed` merged over the clean rows, a removed row skipped.
+type RowIter<'a, K, V> = Box<dyn Iterator<Item = (K, Cow<'a, V>)> + 'a>;
+
+impl<K: TableKey, V: Row> Table<K, V> {
     /// A table named `name`: unique within its read model, without `/`.
     pub const fn new(name: &'static str) -> Table<K, V> {
         Table {
             name,
-            rows: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            changed: BTreeMap::new(),
+            rows: Rows::Resident(BTreeMap::new()),
         }
     }
 
-    pub fn get(&self, key: &K) -> Option<&V> {
-        self.rows.get(key)
+    /// The row at `key`: borrowed when in memory, read from the store otherwise.
+    pub fn get(&self, key: &K) -> Option<Cow<'_, V>> {
+        if let Some(change) = self.changed.get(key) {
+            return change.as_ref().map(Cow::Borrowed);
+        }
+        match &self.rows {
+            Rows::Resident(rows) => rows.get(key).map(Cow::Borrowed),
+            Rows::Stored { store, cache } => match cache.peek(key) {
+                Some(row) => Some(Cow::Borrowed(row)),
+                None => self.read(store, key).map(|(row, _)| Cow::Owned(row)),
+            },
+        }
     }
 
     pub fn contains_key(&self, key: &K) -> bool {
-        self.rows.contains_key(key)
+        if let Some(change) = self.changed.get(key) {
+            return change.is_some();
+        }
+        match &self.rows {
+            Rows::Resident(rows) => rows.contains_key(key),
+            Rows::Stored { store, cache } => {
+                cache.contains(key) || store.get(&stored_key(self.name, key)).is_some()
+            }
+        }
     }
 
-    pub fn len(&self) -> usize {
-        self.rows.len()
+    /// Every row, in key order.
+    pub fn iter(&self) -> RowIter<'_, K, V> {
+        self.range::<std::ops::RangeFull>(..)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+    /// Every row's value, in key order.
+    pub fn values(&self) -> impl Iterator<Item = Cow<'_, V>> + '_ {
+        self.iter().map(|(_, row)| row)
     }
 
-    pub fn iter(&self) -> btree_map::Iter<'_, K, V> {
-        self.rows.iter()
-    }
-
-    pub fn values(&self) -> btree_map::Values<'_, K, V> {
-        self.rows.values()
-    }
-
-    pub fn range<R: RangeBounds<K>>(&self, range: R) -> btree_map::Range<'_, K, V> {
-        self.rows.range(range)
+    /// The rows with keys in `range`, in key order.
+    pub fn range<R: RangeBounds<K>>(&self, range: R) -> RowIter<'_, K, V> {
+        let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
+        let changed = self.changed.range(bounds.clone()).peekable();
+        let clean: RowIter<'_, K, V> = match &self.rows {
+            Rows::Resident(rows) => Box::new(
+                rows.range(bounds)
+                    .map(|(key, row)| (key.clone(), Cow::Borrowed(row))),
+            ),
+            Rows::Stored { store, .. } => Box::new(self.scan(store, bounds)),
+        };
+        Box::new(Merged {
+            changed,
+            clean: clean.peekable(),
+        })
     }
 
     /// Inserts or replaces a row.
-    pub fn insert(&mut self, key: K, row: V) -> Option<V> {
-        self.dirty.insert(key.clone());
-        self.rows.insert(key, row)
+    pub fn insert(&mut self, key: K, row: V) {
+        self.forget_clean(&key);
+        self.changed.insert(key, Some(row));
     }
 
-    pub fn remove(&mut self, key: &K) -> Option<V> {
-        let removed = self.rows.remove(key);
-        if removed.is_some() {
-            self.dirty.insert(key.clone());
+    /// Removes the row at `key`; false when there was none.
+    pub fn remove(&mut self, key: &K) -> bool {
+        self.load_for_change(key);
+        match self.changed.get_mut(key) {
+            Some(slot @ Some(_)) => {
+                *slot = None;
+                true
+            }
+            _ => false,
         }
-        removed
     }
 
     /// Changes an existing row; `None` (and nothing changes) when there is none.
     pub fn update<R>(&mut self, key: &K, change: impl FnOnce(&mut V) -> R) -> Option<R> {
-        let row = self.rows.get_mut(key)?;
-        self.dirty.insert(key.clone());
+        self.load_for_change(key);
+        let row = self.changed.get_mut(key)?.as_mut()?;
         Some(change(row))
     }
 
@@ -266,26 +430,173 @@ impl<K: TableKey, V> Table<K, V> {
     where
         V: Default,
     {
-        self.dirty.insert(key.clone());
-        change(self.rows.entry(key).or_default())
+        self.load_for_change(&key);
+        let slot = self.changed.entry(key).or_insert(None);
+        change(slot.get_or_insert_with(V::default))
+    }
+
+    /// Moves the clean row at `key`, if there is one, into `changed` (it is written at the
+    /// next drain).
+    fn load_for_change(&mut self, key: &K) {
+        if self.changed.contains_key(key) {
+            return;
+        }
+        let row = match &mut self.rows {
+            Rows::Resident(rows) => rows.remove(key),
+            Rows::Stored { store, cache } => match cache.take(key) {
+                Some(row) => Some(row),
+                None => read_row(self.name, store, key).map(|(row, _)| row),
+            },
+        };
+        if let Some(row) = row {
+            self.changed.insert(key.clone(), Some(row));
+        }
+    }
+
+    /// Drops a clean copy of a row about to be replaced.
+    fn forget_clean(&mut self, key: &K) {
+        match &mut self.rows {
+            Rows::Resident(rows) => {
+                rows.remove(key);
+            }
+            Rows::Stored { cache, .. } => {
+                cache.take(key);
+            }
+        }
+    }
+
+    fn read(&self, store: &StoreRows, key: &K) -> Option<(V, usize)> {
+        read_row(self.name, store, key)
+    }
+
+    /// The stored rows in `bounds`, decoded.
+    fn scan<'a>(
+        &'a self,
+        store: &'a StoreRows,
+        (from, to): (Bound<K>, Bound<K>),
+    ) -> impl Iterator<Item = (K, Cow<'a, V>)> + 'a {
+        let name = self.name;
+        let mut first = name.as_bytes().to_vec();
+        first.push(b'/');
+        let prefix_len = first.len();
+        let from = match from {
+            Bound::Included(key) => Bound::Included(stored_key(name, &key)),
+            Bound::Excluded(key) => Bound::Excluded(stored_key(name, &key)),
+            Bound::Unbounded => Bound::Included(first),
+        };
+        let to = match to {
+            Bound::Included(key) => Bound::Included(stored_key(name, &key)),
+            Bound::Excluded(key) => Bound::Excluded(stored_key(name, &key)),
+            // `0` is the byte after `/`: the first key past this table's.
+            Bound::Unbounded => Bound::Excluded([name.as_bytes(), b"0"].concat()),
+        };
+        store.range(from, to).filter_map(move |(key, value)| {
+            let Some(typed) = K::decode_key(&key[prefix_len..]) else {
+                store.fail(TableError::BadKey {
+                    table: name,
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                });
+                return None;
+            };
+            match decode_row(name, &key, &value) {
+                Ok(row) => Some((typed, Cow::Owned(row))),
+                Err(e) => {
+                    store.fail(e);
+                    None
+                }
+            }
+        })
     }
 }
 
-impl<K: TableKey, V: Serialize + DeserializeOwned + Send + Sync> StoredTable for Table<K, V> {
+fn read_row<K: TableKey, V: Row>(
+    name: &'static str,
+    store: &StoreRows,
+    key: &K,
+) -> Option<(V, usize)> {
+    let stored = stored_key(name, key);
+    let bytes = store.get(&stored)?;
+    match decode_row(name, &stored, &bytes) {
+        Ok(row) => Some((row, bytes.len())),
+        Err(e) => {
+            store.fail(e);
+            None
+        }
+    }
+}
+
+/// `changed` (borrowed, winning on equal keys) merged with the clean rows.
+struct Merged<'a, K, V, C: Iterator<Item = (K, Cow<'a, V>)>>
+where
+    V: Clone,
+{
+    changed: Peekable<std::collections::btree_map::Range<'a, K, Option<V>>>,
+    clean: Peekable<C>,
+}
+
+impl<'a, K: Ord + Clone, V: Clone, C: Iterator<Item = (K, Cow<'a, V>)>> Iterator
+    for Merged<'a, K, V, C>
+{
+    type Item = (K, Cow<'a, V>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let order = match (self.changed.peek(), self.clean.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((changed, _)), Some((clean, _))) => (*changed).cmp(clean),
+            };
+            if order == std::cmp::Ordering::Equal {
+                // The changed row replaces the clean one.
+                self.clean.next();
+            }
+            let take_changed = order != std::cmp::Ordering::Greater;
+            if !take_changed {
+                return self.clean.next();
+            }
+            match self.changed.next() {
+                Some((key, Some(row))) => return Some((key.clone(), Cow::Borrowed(row))),
+                Some((_, None)) => continue,
+                None => return None,
+            }
+        }
+    }
+}
+
+impl<K: TableKey, V: Row> StoredTable for Table<K, V> {
     fn name(&self) -> &'static str {
         self.name
     }
 
     fn drain_into(&mut self, out: &mut Vec<Change>) {
-        for key in std::mem::take(&mut self.dirty) {
-            let row = self.rows.get(&key).map(encode_record);
-            out.push((stored_key(self.name, &key), row));
+        for (key, row) in std::mem::take(&mut self.changed) {
+            let stored = stored_key(self.name, &key);
+            match row {
+                Some(row) => {
+                    let bytes = encode_record(&row);
+                    let encoded_bytes = bytes.len();
+                    out.push((stored, Some(bytes)));
+                    match &mut self.rows {
+                        Rows::Resident(rows) => {
+                            rows.insert(key, row);
+                        }
+                        Rows::Stored { cache, .. } => cache.put(key, row, encoded_bytes),
+                    }
+                }
+                None => {
+                    out.push((stored, None));
+                    if let Rows::Resident(rows) = &mut self.rows {
+                        rows.remove(&key);
+                    }
+                }
+            }
         }
     }
 
     fn clear(&mut self) {
-        self.rows.clear();
-        self.dirty.clear();
+        self.changed.clear();
+        self.rows = Rows::Resident(BTreeMap::new());
     }
 
     fn restore_row(&mut self, key: &[u8], value: &[u8]) -> Result<(), TableError> {
@@ -300,12 +611,37 @@ impl<K: TableKey, V: Serialize + DeserializeOwned + Send + Sync> StoredTable for
             return Err(bad_key());
         }
         let row = decode_row(self.name, key, value)?;
-        self.rows.insert(typed, row);
+        match &mut self.rows {
+            Rows::Resident(rows) => {
+                rows.insert(typed, row);
+                Ok(())
+            }
+            Rows::Stored { .. } => Err(TableError::AttachNotEmpty(self.name)),
+        }
+    }
+
+    fn attach(&mut self, rows: &StoreRows, cache_bytes: usize) -> Result<(), TableError> {
+        let empty = match &self.rows {
+            Rows::Resident(rows) => rows.is_empty(),
+            Rows::Stored { .. } => false,
+        };
+        if !empty || !self.changed.is_empty() {
+            return Err(TableError::AttachNotEmpty(self.name));
+        }
+        self.rows = Rows::Stored {
+            store: rows.clone(),
+            cache: RowCache::new(cache_bytes),
+        };
         Ok(())
+    }
+
+    fn pending_rows(&self) -> usize {
+        self.changed.len()
     }
 }
 
-/// One row (totals, metadata), present from the start with its default value.
+/// One row (totals, metadata), present from the start with its default value, always in
+/// memory (attached to a store, it reads its row once).
 #[derive(Debug, Clone)]
 pub struct Single<V> {
     name: &'static str,
@@ -346,7 +682,7 @@ impl<V: Default> Single<V> {
     }
 }
 
-impl<V: Default + Serialize + DeserializeOwned + Send + Sync> StoredTable for Single<V> {
+impl<V: Default + Row> StoredTable for Single<V> {
     fn name(&self) -> &'static str {
         self.name
     }
@@ -372,6 +708,29 @@ impl<V: Default + Serialize + DeserializeOwned + Send + Sync> StoredTable for Si
         self.row = decode_row(self.name, key, value)?;
         Ok(())
     }
+
+    fn attach(&mut self, rows: &StoreRows, _cache_bytes: usize) -> Result<(), TableError> {
+        if self.dirty {
+            return Err(TableError::AttachNotEmpty(self.name));
+        }
+        let key = stored_key(self.name, &());
+        self.row = match rows.get(&key) {
+            Some(bytes) => decode_row(self.name, &key, &bytes)?,
+            None => V::default(),
+        };
+        match rows.failure() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn pending_rows(&self) -> usize {
+        usize::from(self.dirty)
+    }
+
+    fn is_single(&self) -> bool {
+        true
+    }
 }
 
 /// Every table's changes since the last drain, in stored-key order.
@@ -384,17 +743,23 @@ pub fn drain_tables(tables: &mut [&mut dyn StoredTable]) -> Vec<Change> {
     changes
 }
 
-/// Empties the tables and restores them from stored entries, each to the table its key
-/// names.
-pub fn restore_tables(
-    tables: &mut [&mut dyn StoredTable],
-    entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
-) -> Result<(), TableError> {
+/// Refuses two tables of one name.
+pub fn check_names(tables: &[&mut dyn StoredTable]) -> Result<(), TableError> {
     for (i, table) in tables.iter().enumerate() {
         if tables[..i].iter().any(|other| other.name() == table.name()) {
             return Err(TableError::DuplicateTable(table.name()));
         }
     }
+    Ok(())
+}
+
+/// Empties the tables and restores them into memory from stored entries, each to the table
+/// its key names.
+pub fn restore_tables(
+    tables: &mut [&mut dyn StoredTable],
+    entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
+) -> Result<(), TableError> {
+    check_names(tables)?;
     for table in tables.iter_mut() {
         table.clear();
     }

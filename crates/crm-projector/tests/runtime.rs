@@ -11,7 +11,7 @@ use crm_eventlog::{EventLog, LogConfig};
 use crm_projector::versions::{VersionSwitch, VersionsError};
 use crm_projector::{
     rebuild_into, Change, EventEnvelope, LogSource, Projection, Projector, ProjectorConfig,
-    ProjectorError, ProjectorState, QueryError,
+    ProjectorError, ProjectorState, QueryError, StoreRows,
 };
 use crm_service::{
     serve_commands, serve_log_api, CommandHandler, CommandRequest, HandlerConfig, ServiceConfig,
@@ -83,6 +83,12 @@ impl Projection for Counting {
             }
         }
         Ok(())
+    }
+    fn attach(&mut self, rows: &StoreRows) -> Result<(), BadEntry> {
+        self.restore(&mut rows.entries())
+    }
+    fn pending_rows(&mut self) -> usize {
+        usize::from(self.dirty)
     }
     fn query(&self, _name: &str, _request: &Value) -> Result<Value, QueryError> {
         Ok(json!({"counts": self.counts}))

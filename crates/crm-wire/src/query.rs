@@ -134,6 +134,9 @@ pub enum QueryRefusal {
     Malformed(String),
     #[error("unknown query {0}")]
     UnknownQuery(String),
+    /// The read model's store failed a read while answering: no answer built on it goes out.
+    #[error("the read model's store cannot be read: {0}")]
+    StoreUnreadable(String),
     /// Publishing it would make the server drop the connection and every subscription on it.
     #[error("the reply would be {bytes} bytes, above the {bytes_max} bytes NATS carries here; ask for a smaller page (`limit`)")]
     ReplyTooLarge { bytes: usize, bytes_max: usize },
@@ -149,7 +152,9 @@ impl QueryRefusal {
             | QueryRefusal::BadJson(_)
             | QueryRefusal::NotANonNegativeInteger(_)
             | QueryRefusal::Malformed(_) => ErrorCode::Malformed,
-            QueryRefusal::PositionNotReached { .. } => ErrorCode::Unavailable,
+            QueryRefusal::PositionNotReached { .. } | QueryRefusal::StoreUnreadable(_) => {
+                ErrorCode::Unavailable
+            }
             QueryRefusal::NotFound(_) => ErrorCode::NotFound,
             QueryRefusal::UnknownQuery(_) => ErrorCode::UnknownCommand,
         }
