@@ -270,7 +270,10 @@ async fn rebuild_rate(
         .rebuild_into(
             &dir.path().join("store"),
             LogSource::Local(log.clone()),
-            page_events,
+            ProjectorConfig {
+                catch_up_page_events_max: page_events,
+                ..ProjectorConfig::default()
+            },
             &mut |_, _| {},
         )
         .await?;

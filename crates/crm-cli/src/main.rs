@@ -138,6 +138,8 @@ struct ProjectArgs {
     subject_prefix: String,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    read_models: projections::ReadModelArgs,
     /// Prometheus metrics (`crm project` only; `crm rebuild` ignores it).
     #[command(flatten)]
     metrics: metrics::MetricsArgs,
@@ -198,6 +200,8 @@ struct ServeArgs {
         default_value = projections::ALL_NAMES.as_str()
     )]
     projections: Vec<String>,
+    #[command(flatten)]
+    read_models: projections::ReadModelArgs,
     #[command(flatten)]
     metrics: metrics::MetricsArgs,
 }
@@ -334,6 +338,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &client,
         LogSource::Local(log.clone()),
         &subjects,
+        &args.read_models,
         &stop_rx,
     )?;
     let query_names: Vec<String> = targets
@@ -546,6 +551,7 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
         &client,
         source,
         &subjects,
+        &args.read_models,
         &stop_rx,
     )?;
     let query_names: Vec<String> = targets
@@ -614,6 +620,7 @@ async fn rebuild(args: ProjectArgs) -> anyhow::Result<()> {
                     subjects,
                     record_limits: args.limits.log_config().record_limits(),
                 },
+                &args.read_models,
             )
             .await
         }
@@ -625,7 +632,13 @@ async fn rebuild(args: ProjectArgs) -> anyhow::Result<()> {
                         args.data_dir.display()
                     )
                 })?;
-            projections::rebuild(&args.name, &args.data_dir, LogSource::Local(log)).await
+            projections::rebuild(
+                &args.name,
+                &args.data_dir,
+                LogSource::Local(log),
+                &args.read_models,
+            )
+            .await
         }
     }
 }

@@ -14,6 +14,37 @@ use tracing::info;
 use crm_projector::{versions, LogSource, ProjectorConfig, QueryTarget, ReadModelKind};
 use crm_wire::Subjects;
 
+/// How much memory each read model may use beyond its store.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReadModelArgs {
+    /// Decoded rows each read model keeps cached, in MiB; every other row is read from its
+    /// store when needed.
+    #[arg(long, env = "CRM_READ_CACHE_MIB", default_value_t = 32)]
+    pub read_cache_mib: usize,
+    /// sled's page cache of each read model's store, in MiB.
+    #[arg(long, env = "CRM_STORE_CACHE_MIB", default_value_t = 32)]
+    pub store_cache_mib: u64,
+    /// Changed rows a rebuild holds in memory before it writes them to the new store.
+    #[arg(
+        long,
+        env = "CRM_REBUILD_COMMIT_ROWS",
+        default_value_t = crm_projector::REBUILD_COMMIT_ROWS_DEFAULT
+    )]
+    pub rebuild_commit_rows: usize,
+}
+
+impl ReadModelArgs {
+    pub fn config(&self, subjects: &Subjects) -> ProjectorConfig {
+        ProjectorConfig {
+            subjects: subjects.clone(),
+            read_cache_bytes: self.read_cache_mib.saturating_mul(1024 * 1024),
+            store_cache_bytes: self.store_cache_mib.saturating_mul(1024 * 1024),
+            rebuild_commit_rows: self.rebuild_commit_rows.max(1),
+            ..ProjectorConfig::default()
+        }
+    }
+}
+
 /// Running projectors: what the query responders serve, and the tasks to await on shutdown.
 pub type Started = (Vec<Arc<dyn QueryTarget>>, Vec<JoinHandle<()>>);
 
@@ -52,16 +83,14 @@ pub fn start(
     client: &async_nats::Client,
     source: LogSource,
     subjects: &Subjects,
+    memory: &ReadModelArgs,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<Started> {
     let mut targets: Vec<Arc<dyn QueryTarget>> = Vec::new();
     let mut tasks = Vec::new();
     for name in names {
         let kind = kind(name)?;
-        let config = ProjectorConfig {
-            subjects: subjects.clone(),
-            ..ProjectorConfig::default()
-        };
+        let config = memory.config(subjects);
         let dir = store_dir(data_dir, kind.name());
         std::fs::create_dir_all(dir.parent().unwrap_or(data_dir))?;
         let (target, task) = kind
@@ -100,13 +129,26 @@ pub fn progress_lines(what: &'static str, name: &str) -> impl FnMut(u64, u64) + 
 
 /// Rebuilds `name` from the log into the next store version beside the live one, then makes
 /// it current (an atomic rename) and removes the old one.
-pub async fn rebuild(name: &str, data_dir: &Path, source: LogSource) -> anyhow::Result<()> {
+pub async fn rebuild(
+    name: &str,
+    data_dir: &Path,
+    source: LogSource,
+    memory: &ReadModelArgs,
+) -> anyhow::Result<()> {
     let kind = kind(name)?;
     let root = store_dir(data_dir, kind.name());
     let (version, fresh) = versions::next_dir(&root)?;
     let mut progress = progress_lines("rebuilding", name);
     let report = kind
-        .rebuild_into(&fresh, source, 4096, &mut progress)
+        .rebuild_into(
+            &fresh,
+            source,
+            ProjectorConfig {
+                catch_up_page_events_max: 4096,
+                ..memory.config(&Subjects::default())
+            },
+            &mut progress,
+        )
         .await
         .with_context(|| format!("rebuilding {name}"))?;
     versions::make_current(&root, &version)

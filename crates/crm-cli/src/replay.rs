@@ -45,6 +45,8 @@ pub struct ReplayArgs {
     /// Keep the replayed store in this directory (new or empty) instead of a temporary one.
     #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
+    #[command(flatten)]
+    read_models: projections::ReadModelArgs,
 }
 
 /// Where a replay cuts the log.
@@ -139,7 +141,16 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     };
     let mut progress = projections::progress_lines("replaying", kind.name());
     let answer = kind
-        .replay(&dir, source, until, &query, &request, &mut progress)
+        .replay(
+            &dir,
+            source,
+            args.read_models
+                .config(&Subjects::new(&args.subject_prefix)),
+            until,
+            &query,
+            &request,
+            &mut progress,
+        )
         .await
         .map_err(|e| match e {
             crm_projector::ReplayError::Query(e) => anyhow::Error::from(BadInput(e.to_string())),

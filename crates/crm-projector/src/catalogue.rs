@@ -68,7 +68,7 @@ pub trait ReadModelKind: Send + Sync + 'static {
         &'a self,
         dir: &'a Path,
         source: LogSource,
-        page_events_max: usize,
+        config: ProjectorConfig,
         progress: ProgressFn<'a>,
     ) -> BoxFuture<'a, Result<RebuildReport, ProjectorError>>;
 
@@ -78,6 +78,7 @@ pub trait ReadModelKind: Send + Sync + 'static {
         &'a self,
         dir: &'a Path,
         source: LogSource,
+        config: ProjectorConfig,
         until: u64,
         query: &'a str,
         request: &'a serde_json::Value,
@@ -127,16 +128,17 @@ impl<P: Projection + Default> ReadModelKind for Kind<P> {
         &'a self,
         dir: &'a Path,
         source: LogSource,
-        page_events_max: usize,
+        config: ProjectorConfig,
         progress: ProgressFn<'a>,
     ) -> BoxFuture<'a, Result<RebuildReport, ProjectorError>> {
-        rebuild_into(P::default(), dir, source, page_events_max, progress).boxed()
+        rebuild_into(P::default(), dir, source, config, progress).boxed()
     }
 
     fn replay<'a>(
         &'a self,
         dir: &'a Path,
         source: LogSource,
+        config: ProjectorConfig,
         until: u64,
         query: &'a str,
         request: &'a serde_json::Value,
@@ -151,7 +153,6 @@ impl<P: Projection + Default> ReadModelKind for Kind<P> {
                     known: projection.queries().join(", "),
                 });
             }
-            let config = ProjectorConfig::default();
             let mut projector = Projector::open(projection, dir, source, config)?;
             if projector.checkpoint() != 0 {
                 return Err(ProjectorError::CorruptStore {

@@ -9,8 +9,8 @@ mod projection;
 mod query;
 mod read_model;
 mod rebuild;
-mod rows;
 pub mod record_codec;
+mod rows;
 mod runtime;
 pub mod sequencer;
 mod source;
@@ -24,12 +24,12 @@ pub use projection::{Change, EventEnvelope, Projection, QueryError};
 pub use query::{serve_queries, QueryTarget};
 pub use read_model::{parse_request, ReadModel};
 pub use rebuild::{rebuild_into, RebuildReport};
+pub use rows::StoreRows;
 pub use runtime::{
     Applied, Projector, ProjectorConfig, ProjectorHandle, ProjectorState, ProjectorStatus,
     RebuildProgress,
 };
 pub use source::{envelope_of, LogSource};
-pub use rows::StoreRows;
 pub use store::{Corruption, ProjectionStore, STORE_CACHE_BYTES_DEFAULT};
 pub use table::{Row, Single, StoredTable, Table, TableError, TableKey};
 

@@ -1,6 +1,7 @@
 //! Rebuilds (docs/DESIGN.md rule 11): a read model is built from the log into a new store version
-//! beside the live one (see `versions.rs`), folded in memory and written once as a snapshot,
-//! reporting progress; making it current is an atomic rename. A running projector does the
+//! beside the live one (see `versions.rs`), page by page, committed in large unflushed batches
+//! and flushed once (memory bounded by the row cache and `rebuild_commit_rows`), reporting
+//! progress; making it current is an atomic rename. A running projector does the
 //! same on request (`crm.projector.<name>.rebuild`) and swaps the model in without downtime.
 
 use std::path::Path;
@@ -25,15 +26,11 @@ pub async fn rebuild_into<P: Projection>(
     projection: P,
     dir: &Path,
     source: LogSource,
-    page_events_max: usize,
+    config: ProjectorConfig,
     progress: impl FnMut(u64, u64),
 ) -> Result<RebuildReport, ProjectorError> {
     let started = Instant::now();
     let name = projection.name();
-    let config = ProjectorConfig {
-        catch_up_page_events_max: page_events_max,
-        ..ProjectorConfig::default()
-    };
     let mut projector = Projector::open(projection, dir, source, config)?;
     let from = projector.checkpoint();
     let position = if from == 0 {

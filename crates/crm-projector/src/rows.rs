@@ -65,7 +65,11 @@ impl StoreRows {
     }
 
     pub(crate) fn fail(&self, error: TableError) {
-        let mut failure = self.shared.failure.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failure = self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if failure.is_none() {
             tracing::error!(store = %self.shared.path, error = %error, "projection store read failed");
             *failure = Some(error);
@@ -116,8 +120,17 @@ impl StoreRows {
                 stored
             })
         };
+        let from = match from {
+            Bound::Unbounded => Bound::Included(vec![ROW_PREFIX]),
+            bounded => prefixed(bounded),
+        };
+        // Past every row: the byte after the row prefix.
+        let to = match to {
+            Bound::Unbounded => Bound::Excluded(vec![ROW_PREFIX + 1]),
+            bounded => prefixed(bounded),
+        };
         self.db
-            .range::<Vec<u8>, _>((prefixed(from), prefixed(to)))
+            .range::<Vec<u8>, _>((from, to))
             .map_while(move |entry| match entry {
                 Ok(entry) => Some(entry),
                 Err(e) => {

@@ -26,11 +26,11 @@ pub use crm_wire::query::{ProjectorState, ProjectorStatus, RebuildProgress};
 use crm_wire::{Subjects, HEADER_POSITION};
 
 use crate::error::RebuildRefused;
+use crate::projection::QueryError;
 use crate::projection::{EventEnvelope, Projection};
+use crate::rows::StoreRows;
 use crate::sequencer::{Delivery, Sequencer};
 use crate::source::{envelope_of, LogSource};
-use crate::projection::QueryError;
-use crate::rows::StoreRows;
 use crate::store::{Corruption, ProjectionStore, STORE_CACHE_BYTES_DEFAULT};
 use crate::table::TableError;
 use crate::versions::{self, FileSwitch, VersionSwitch};

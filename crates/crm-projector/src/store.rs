@@ -133,7 +133,11 @@ impl ProjectionStore {
 
     /// The rows as a read model reads them, with a cache of `cache_bytes` per model.
     pub fn rows(&self, cache_bytes: usize) -> StoreRows {
-        StoreRows::new(self.db.clone(), self.path.display().to_string(), cache_bytes)
+        StoreRows::new(
+            self.db.clone(),
+            self.path.display().to_string(),
+            cache_bytes,
+        )
     }
 
     /// Records the format of an empty store, durably.

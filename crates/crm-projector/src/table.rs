@@ -295,7 +295,8 @@ pub struct Table<K: Hash + Eq, V> {
 impl<K: TableKey + std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for Table<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut out = f.debug_struct("Table");
-        out.field("name", &self.name).field("changed", &self.changed);
+        out.field("name", &self.name)
+            .field("changed", &self.changed);
         match &self.rows {
             Rows::Resident(rows) => out.field("rows", rows),
             Rows::Stored { store, cache } => out
@@ -896,6 +897,124 @@ mod tests {
         assert_eq!(
             restore_tables(&mut [&mut twins.0, &mut twins.1], &mut std::iter::empty()),
             Err(TableError::DuplicateTable("a"))
+        );
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8, String),
+        Remove(u8),
+        Update(u8, String),
+        Upsert(u8, String),
+        Commit,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (any::<u8>(), "[a-z]{0,40}").prop_map(|(k, v)| Op::Insert(k, v)),
+            any::<u8>().prop_map(Op::Remove),
+            (any::<u8>(), "[a-z]{0,3}").prop_map(|(k, v)| Op::Update(k, v)),
+            (any::<u8>(), "[a-z]{0,3}").prop_map(|(k, v)| Op::Upsert(k, v)),
+            Just(Op::Commit),
+        ]
+    }
+
+    fn rows(table: &Table<u64, String>) -> Vec<(u64, String)> {
+        table.iter().map(|(k, v)| (k, v.into_owned())).collect()
+    }
+
+    proptest! {
+        /// A stored table with a cache of a few rows reads, iterates and drains exactly like
+        /// one holding every row in memory, and like a plain map.
+        #[test]
+        fn a_stored_table_behaves_like_a_resident_one(ops in prop::collection::vec(op(), 0..200), budget in 0usize..2000) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = crate::ProjectionStore::open(dir.path()).unwrap();
+            let handle = store.rows(budget);
+            let mut stored: Table<u64, String> = Table::new("t");
+            stored.attach(&handle, budget).unwrap();
+            let mut resident: Table<u64, String> = Table::new("t");
+            let mut reference: BTreeMap<u64, String> = BTreeMap::new();
+            let mut position = 0;
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => {
+                        let k = u64::from(k % 32);
+                        stored.insert(k, v.clone());
+                        resident.insert(k, v.clone());
+                        reference.insert(k, v);
+                    }
+                    Op::Remove(k) => {
+                        let k = u64::from(k % 32);
+                        let was = reference.remove(&k).is_some();
+                        prop_assert_eq!(stored.remove(&k), was);
+                        prop_assert_eq!(resident.remove(&k), was);
+                    }
+                    Op::Update(k, v) => {
+                        let k = u64::from(k % 32);
+                        let want = reference.get_mut(&k).map(|row| { row.push_str(&v); row.len() });
+                        prop_assert_eq!(stored.update(&k, |row| { row.push_str(&v); row.len() }), want);
+                        prop_assert_eq!(resident.update(&k, |row| { row.push_str(&v); row.len() }), want);
+                    }
+                    Op::Upsert(k, v) => {
+                        let k = u64::from(k % 32);
+                        reference.entry(k).or_default().push_str(&v);
+                        stored.upsert(k, |row| row.push_str(&v));
+                        resident.upsert(k, |row| row.push_str(&v));
+                    }
+                    Op::Commit => {
+                        position += 1;
+                        let from_stored = drain_tables(&mut [&mut stored]);
+                        let from_resident = drain_tables(&mut [&mut resident]);
+                        prop_assert_eq!(&from_stored, &from_resident);
+                        store.commit(from_stored, position, false).unwrap();
+                    }
+                }
+                let want: Vec<(u64, String)> = reference.clone().into_iter().collect();
+                prop_assert_eq!(rows(&stored), want.clone());
+                prop_assert_eq!(rows(&resident), want.clone());
+                for k in [0u64, 7, 31] {
+                    prop_assert_eq!(stored.get(&k).map(Cow::into_owned), reference.get(&k).cloned());
+                    prop_assert_eq!(stored.contains_key(&k), reference.contains_key(&k));
+                }
+                let middle: Vec<(u64, String)> = reference.range(5..20).map(|(k, v)| (*k, v.clone())).collect();
+                let got: Vec<(u64, String)> = stored.range(5..20).map(|(k, v)| (k, v.into_owned())).collect();
+                prop_assert_eq!(got, middle);
+                prop_assert!(stored_cache_bytes(&stored) <= budget);
+            }
+            prop_assert!(handle.failure().is_none());
+        }
+    }
+
+    fn stored_cache_bytes(table: &Table<u64, String>) -> usize {
+        match &table.rows {
+            Rows::Stored { cache, .. } => cache.bytes,
+            Rows::Resident(_) => 0,
+        }
+    }
+
+    #[test]
+    fn a_row_that_does_not_decode_is_a_recorded_failure_not_an_absent_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::ProjectionStore::open(dir.path()).unwrap();
+        let mut key = b"t/".to_vec();
+        7u64.encode_key(&mut key);
+        store
+            .commit(vec![(key, Some(vec![0xff, 0xff]))], 1, true)
+            .unwrap();
+        let handle = store.rows(1 << 20);
+        let mut table: Table<u64, String> = Table::new("t");
+        table.attach(&handle, 1 << 20).unwrap();
+        assert!(handle.failure().is_none());
+        assert_eq!(table.get(&7), None);
+        assert!(matches!(
+            handle.failure(),
+            Some(TableError::Decode { table: "t", .. })
+        ));
+        let mut single: Single<u64> = Single::new("t");
+        assert!(
+            single.attach(&handle, 0).is_err(),
+            "a failed store attaches nothing more"
         );
     }
 }

@@ -196,7 +196,7 @@ async fn rebuilt_hash(log: &EventLog) -> [u8; 32] {
         Counting::default(),
         &dir.path().join("counting"),
         LogSource::Local(log.clone()),
-        1000,
+        ProjectorConfig::default(),
         |_, _| {},
     )
     .await
@@ -230,6 +230,8 @@ async fn live_model_equals_a_rebuild_and_rebuilds_are_byte_identical() {
     .await;
     let _ = _stop.send(true);
     task.await.unwrap().unwrap();
+    // The handle reads the store too: drop it, so the store can be opened again.
+    drop(handle);
     let live = crm_projector::ProjectionStore::open(&s.dir.join("proj"))
         .unwrap()
         .canonical_hash()
@@ -335,6 +337,7 @@ async fn duplicated_and_shuffled_delivery_changes_nothing() {
     assert_eq!(handle.read(|_, p| p), head);
     let _ = stop.send(true);
     task.await.unwrap().unwrap();
+    drop(handle);
     let live = crm_projector::ProjectionStore::open(&s.dir.join("relayed"))
         .unwrap()
         .canonical_hash()
@@ -384,6 +387,7 @@ async fn projections_converge_to_the_log_after_a_nats_server_outage() {
     .await;
     let _ = stop.send(true);
     task.await.unwrap().unwrap();
+    drop(handle);
     let live = crm_projector::ProjectionStore::open(&s.dir.join("proj"))
         .unwrap()
         .canonical_hash()
