@@ -10,6 +10,7 @@ mod export;
 mod fill;
 mod metrics_cost;
 mod projections;
+mod start;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +42,8 @@ enum Command {
     Fill(fill::Args),
     /// Commands/s of the `crm serve` binary without and with `--metrics-addr`, alternated.
     MetricsCost(metrics_cost::Args),
+    /// `crm serve` on a filled data directory: time to `ready`, memory until caught up.
+    Start(start::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,5 +55,6 @@ fn main() -> anyhow::Result<()> {
         Command::Export(args) => export::run(args),
         Command::Fill(args) => fill::run(args),
         Command::MetricsCost(args) => metrics_cost::run(args),
+        Command::Start(args) => start::run(args),
     }
 }
