@@ -413,17 +413,20 @@ async fn floor(
             causation_id: None,
             payload: vec![0xA5; 120],
         };
-        let (subject, headers, payload) =
-            crm_service::event_message(&subjects, &record, position - 1)?;
+        // As the tailer does: the stored bytes are the body, the headers come from a view.
+        let payload = bytes::Bytes::from(record.encode()?);
+        let view =
+            crm_eventlog::RecordRef::decode(&payload, &crm_eventlog::RecordLimits::default())?;
+        let (subject, headers) = crm_service::event_message(&subjects, &view, position - 1)?;
         if position % 512 == 0 || position == requests as u64 {
-            js.publish_with_headers(subject, headers, payload.into())
+            js.publish_with_headers(subject, headers, payload)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         } else {
             client
-                .publish_with_headers(subject, headers, payload.into())
+                .publish_with_headers(subject, headers, payload)
                 .await?;
         }
     }

@@ -91,6 +91,7 @@ pub mod layout;
 pub mod metrics;
 pub mod record;
 mod storage;
+mod stored;
 mod types;
 mod verify;
 mod writer;
@@ -101,16 +102,20 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
+
+/// Durable batches kept for a committed-records receiver that has not read them yet.
+const COMMITTED_BATCHES_BUFFERED: usize = 256;
 
 pub use clock::{Clock, LogClock, SystemClock};
 pub use config::{
     LogConfig, ENVELOPE_BYTES_MAX, PAYLOAD_BYTES_MAX_DEFAULT, RECORD_BYTES_MAX_DEFAULT,
 };
 pub use error::{LogError, RequestError, StorageError};
-pub use record::{Record, RecordError, RecordLimits};
+pub use record::{Record, RecordError, RecordLimits, RecordRef};
 #[doc(hidden)]
 pub use storage::{LOCK_FILE_NAME, SLED_DIR_NAME};
+pub use stored::{CommittedBatch, StoredRecord};
 pub use types::{
     AppendOutcome, AppendRequest, ExpectedVersion, LogStats, NewEvent, StreamAppend, StreamOutcome,
 };
@@ -162,7 +167,9 @@ impl EventLog {
             })?,
         };
         let (head_tx, _) = watch::channel(stored_head);
+        let (committed_tx, _) = broadcast::channel(COMMITTED_BATCHES_BUFFERED);
         let shared = Arc::new(Shared {
+            committed_tx,
             limits: config.record_limits(),
             store,
             config,
@@ -358,6 +365,47 @@ impl EventLog {
             return Err(missing(expected));
         }
         Ok(out)
+    }
+
+    /// Like [`EventLog::read_all`], but the records as stored, undecoded: what the tailer
+    /// publishes. Each record's checksum is checked when it is viewed
+    /// ([`StoredRecord::view`]).
+    pub fn read_stored(
+        &self,
+        from_position: u64,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
+        let shared = &self.inner.shared;
+        let max = max.min(shared.config.read_page_events_max) as u64;
+        let head = self.head();
+        let from = from_position.max(1);
+        if max == 0 || from > head {
+            return Ok(Vec::new());
+        }
+        let last = head.min(from.saturating_add(max - 1));
+        let mut out = Vec::with_capacity((last - from + 1) as usize);
+        let mut expected = from;
+        let start = layout::event_key(from);
+        let end = layout::event_key(last + 1);
+        for entry in shared.store.range(&start, &end) {
+            let (key, value) = entry?;
+            if layout::position_of_event_key(&key) != Some(expected) {
+                return Err(missing(expected));
+            }
+            out.push(StoredRecord::new(expected, value));
+            expected += 1;
+        }
+        if expected != last + 1 {
+            return Err(missing(expected));
+        }
+        Ok(out)
+    }
+
+    /// Every batch made durable from now on, its records as stored, in position order: the
+    /// tailer publishes from these instead of reading the log back. A receiver that falls more
+    /// than a few hundred batches behind gets `Lagged` and reads the log instead.
+    pub fn subscribe_committed(&self) -> broadcast::Receiver<CommittedBatch> {
+        self.inner.shared.committed_tx.subscribe()
     }
 
     /// Scans the whole log and reports every problem found. Safe to run on a live log (it

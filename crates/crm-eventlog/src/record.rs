@@ -125,6 +125,31 @@ impl Record {
 
     /// Decodes and checks one record. Never panics; every failure is a typed error.
     pub fn decode(bytes: &[u8], limits: &RecordLimits) -> Result<Record, RecordError> {
+        RecordRef::decode(bytes, limits).map(|view| view.to_record())
+    }
+}
+
+/// A borrowed view of a record: the writer encodes from it without building an owned `Record`
+/// per event, and the tailer reads a stored record's fields through it without copying them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub position: u64,
+    pub stream: &'a str,
+    pub stream_version: u64,
+    pub event_type: &'a str,
+    pub schema_version: u16,
+    pub command_id: Uuid,
+    pub recorded_at_us: i64,
+    pub actor: Option<&'a str>,
+    pub correlation_id: Option<&'a str>,
+    pub causation_id: Option<&'a str>,
+    pub payload: &'a [u8],
+}
+
+impl<'a> RecordRef<'a> {
+    /// Decodes and checks one record without copying its fields. Never panics; every failure
+    /// is a typed error.
+    pub fn decode(bytes: &'a [u8], limits: &RecordLimits) -> Result<RecordRef<'a>, RecordError> {
         if bytes.len() > limits.record_bytes_max {
             return Err(RecordError::TooLarge {
                 bytes: bytes.len(),
@@ -158,13 +183,13 @@ impl Record {
             return Err(RecordError::InvalidFlags { flags });
         }
         let strings_max = limits.string_bytes_max;
-        let stream = r.string("stream", strings_max)?;
-        let event_type = r.string("event_type", strings_max)?;
-        let actor = r.optional_string(flags & FLAG_ACTOR != 0, "actor", strings_max)?;
+        let stream = r.str("stream", strings_max)?;
+        let event_type = r.str("event_type", strings_max)?;
+        let actor = r.optional_str(flags & FLAG_ACTOR != 0, "actor", strings_max)?;
         let correlation_id =
-            r.optional_string(flags & FLAG_CORRELATION != 0, "correlation_id", strings_max)?;
+            r.optional_str(flags & FLAG_CORRELATION != 0, "correlation_id", strings_max)?;
         let causation_id =
-            r.optional_string(flags & FLAG_CAUSATION != 0, "causation_id", strings_max)?;
+            r.optional_str(flags & FLAG_CAUSATION != 0, "causation_id", strings_max)?;
         let payload_len = r.u32("payload_len")? as usize;
         if payload_len > limits.payload_bytes_max {
             return Err(RecordError::FieldTooLong {
@@ -173,14 +198,13 @@ impl Record {
                 max: limits.payload_bytes_max,
             });
         }
-        let payload = r.bytes(payload_len, "payload")?.to_vec();
+        let payload = r.bytes(payload_len, "payload")?;
         if !r.rest.is_empty() {
             return Err(RecordError::TrailingBytes {
                 count: r.rest.len(),
             });
         }
-        Ok(Record {
-            format_version,
+        Ok(RecordRef {
             position,
             stream,
             stream_version,
@@ -194,26 +218,25 @@ impl Record {
             payload,
         })
     }
-}
 
-/// A borrowed view of a record, so the writer encodes straight from the request without
-/// building an owned `Record` per event.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RecordRef<'a> {
-    pub position: u64,
-    pub stream: &'a str,
-    pub stream_version: u64,
-    pub event_type: &'a str,
-    pub schema_version: u16,
-    pub command_id: Uuid,
-    pub recorded_at_us: i64,
-    pub actor: Option<&'a str>,
-    pub correlation_id: Option<&'a str>,
-    pub causation_id: Option<&'a str>,
-    pub payload: &'a [u8],
-}
+    /// The owned record.
+    pub fn to_record(&self) -> Record {
+        Record {
+            format_version: FORMAT_VERSION,
+            position: self.position,
+            stream: self.stream.to_owned(),
+            stream_version: self.stream_version,
+            event_type: self.event_type.to_owned(),
+            schema_version: self.schema_version,
+            command_id: self.command_id,
+            recorded_at_us: self.recorded_at_us,
+            actor: self.actor.map(str::to_owned),
+            correlation_id: self.correlation_id.map(str::to_owned),
+            causation_id: self.causation_id.map(str::to_owned),
+            payload: self.payload.to_vec(),
+        }
+    }
 
-impl RecordRef<'_> {
     pub(crate) fn encoded_len(&self) -> usize {
         encoded_len(
             self.stream.len(),
@@ -368,6 +391,11 @@ impl<'a> Reader<'a> {
         field: &'static str,
         max: usize,
     ) -> Result<String, RecordError> {
+        self.str(field, max).map(str::to_owned)
+    }
+
+    /// A length-prefixed UTF-8 string, borrowed.
+    pub(crate) fn str(&mut self, field: &'static str, max: usize) -> Result<&'a str, RecordError> {
         let len = self.u16(field)? as usize;
         if len > max {
             return Err(RecordError::FieldTooLong {
@@ -377,21 +405,19 @@ impl<'a> Reader<'a> {
             });
         }
         let raw = self.bytes(len, field)?;
-        std::str::from_utf8(raw)
-            .map(str::to_owned)
-            .map_err(|_| RecordError::InvalidUtf8 { field })
+        std::str::from_utf8(raw).map_err(|_| RecordError::InvalidUtf8 { field })
     }
 
-    fn optional_string(
+    fn optional_str(
         &mut self,
         present: bool,
         field: &'static str,
         max: usize,
-    ) -> Result<Option<String>, RecordError> {
+    ) -> Result<Option<&'a str>, RecordError> {
         if !present {
             return Ok(None);
         }
-        self.string(field, max).map(Some)
+        self.str(field, max).map(Some)
     }
 }
 

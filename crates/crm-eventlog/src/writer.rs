@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use uuid::Uuid;
 
 use crate::clock::RecordedAtClamp;
@@ -18,6 +18,7 @@ use crate::layout::{self, CommandRecord, StreamHead};
 use crate::metrics::WriterMetrics;
 use crate::record::{RecordError, RecordLimits, RecordRef};
 use crate::storage::{Store, Value, WriteBatch};
+use crate::stored::{CommittedBatch, StoredRecord};
 use crate::types::{AppendOutcome, AppendRequest, LogStats, StreamOutcome};
 
 /// State shared by the writer thread and the readers.
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     /// Last durable position. Only the writer stores it, after a successful flush.
     pub(crate) head: AtomicU64,
     pub(crate) head_tx: watch::Sender<u64>,
+    /// Each durable batch's records, as stored, for the tailer (no receiver: nothing kept).
+    pub(crate) committed_tx: broadcast::Sender<CommittedBatch>,
     /// Set for good when a batch could not be made durable.
     pub(crate) failed: AtomicBool,
     /// Held by the writer from applying a batch until its head is published, so `verify` can
@@ -184,6 +187,8 @@ struct Pending {
     stream_heads: HashMap<String, StreamHead>,
     /// Commands accepted in this batch: their request hash and the index of their reply.
     commands: HashMap<Uuid, ([u8; 32], usize)>,
+    /// The batch's records as they are written, in position order.
+    records: Vec<StoredRecord>,
 }
 
 impl Writer {
@@ -238,6 +243,7 @@ impl Writer {
             recorded_at_us: stamp.recorded_at_us,
             stream_heads: HashMap::new(),
             commands: HashMap::new(),
+            records: Vec::new(),
         };
         let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
         for job in jobs.iter() {
@@ -252,6 +258,7 @@ impl Writer {
             mut batch,
             next_position,
             stream_heads,
+            records,
             ..
         } = pending;
         let last_position = next_position - 1;
@@ -294,6 +301,9 @@ impl Writer {
             shared.head.store(last_position, Ordering::Release);
             shared.head_tx.send_replace(last_position);
             drop(guard);
+            // Durable now: hand the records to the tailer as they are (an error only means
+            // nobody listens).
+            let _ = shared.committed_tx.send(records.into());
             self.next_position = next_position;
             for (stream, head) in stream_heads {
                 self.cache_stream_head(stream, head);
@@ -354,6 +364,7 @@ impl Writer {
         let first_position = pending.next_position;
         let mut position = first_position;
         let mut writes: Vec<(Value, Value)> = Vec::with_capacity(request.event_count() * 2);
+        let mut records = Vec::with_capacity(request.event_count());
         let mut heads = Vec::with_capacity(request.streams.len());
         let mut outcomes = Vec::with_capacity(request.streams.len());
         for (append, current) in request.streams.iter().zip(currents) {
@@ -385,7 +396,9 @@ impl Writer {
                         max: self.shared.config.record_bytes_max,
                     }),
                 })?;
-                writes.push((Value::from(&layout::event_key(position)[..]), bytes.into()));
+                let bytes = Value::from(bytes);
+                records.push(StoredRecord::new(position, bytes.clone()));
+                writes.push((Value::from(&layout::event_key(position)[..]), bytes));
                 writes.push((
                     layout::stream_index_key(&append.stream, version).into(),
                     Value::from(&layout::encode_u64(position)[..]),
@@ -419,6 +432,7 @@ impl Writer {
         for (key, value) in writes {
             pending.batch.insert(key, value);
         }
+        pending.records.append(&mut records);
         for (stream, head) in heads {
             pending.stream_heads.insert(stream.to_owned(), head);
         }

@@ -453,6 +453,52 @@ async fn subscribers_wake_after_the_flush_without_polling() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_batches_are_handed_on_as_stored_and_equal_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(dir.path());
+    let mut committed = log.subscribe_committed();
+    let appends: Vec<_> = (0..50)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                log.append(request(
+                    &format!("s{}", i % 7),
+                    ExpectedVersion::Any,
+                    1 + i % 3,
+                ))
+                .await
+                .expect("append")
+            })
+        })
+        .collect();
+    for append in appends {
+        append.await.expect("task");
+    }
+    let head = log.head();
+    let mut handed = Vec::new();
+    while handed.len() < head as usize {
+        let batch = tokio::time::timeout(Duration::from_secs(5), committed.recv())
+            .await
+            .expect("a batch")
+            .expect("not lagged");
+        handed.extend(batch.iter().cloned());
+    }
+    // In position order, as stored, and what `read_all` decodes.
+    let stored = log.read_stored(1, head as usize).expect("read_stored");
+    assert_eq!(handed, stored);
+    let decoded = log.read_all(1, head as usize).expect("read_all");
+    let limits = log.record_limits();
+    for (record, stored) in decoded.iter().zip(&stored) {
+        assert_eq!(stored.bytes(), &record.encode().expect("encode")[..]);
+        assert_eq!(stored.view(&limits).expect("view").to_record(), *record);
+    }
+    assert_eq!(
+        log.read_stored(head + 1, 10).expect("beyond the head"),
+        vec![]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_commits_what_is_queued_then_refuses_appends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = open(dir.path());

@@ -42,6 +42,12 @@ fn a_flipped_byte_fails_the_read_of_that_position_and_verify_names_it() {
         }
         other => panic!("expected Corrupt at 3, got {other:?}"),
     }
+    // Undecoded reads hand the bytes on; viewing them finds the damage.
+    let stored = log.read_stored(3, 1).expect("stored bytes");
+    assert!(matches!(
+        stored[0].view(&log.record_limits()),
+        Err(LogError::Corrupt { position: 3, .. })
+    ));
     // Readers stop at the bad record: what is before and after it still reads.
     assert_eq!(log.read_all(1, 2).expect("before").len(), 2);
     assert_eq!(log.read_all(4, 10).expect("after").len(), 2);

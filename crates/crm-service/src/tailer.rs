@@ -7,19 +7,26 @@
 //! the position of the stream's last message (`Crm-Position`) and resumes after it: a stream
 //! behind the log is filled up, a stream ahead of the log is an alarm and stops the tailer.
 //!
+//! The records come from the log's writer in memory: each durable batch, as stored, is handed to
+//! the tailer ([`EventLog::subscribe_committed`]); the tailer reads the log back only for what
+//! it did not get that way (at start, after falling behind, after a failed publish). The stored
+//! envelope bytes are the message body, unchanged: no decode and encode per event, only a
+//! borrowed view of the fields the headers carry (checksum checked).
+//!
 //! Those decisions are the I/O-free [`TailerCursor`] and [`StreamEnd`] at the end of this file,
 //! unit-tested without a nats-server; `Tailer` reads the stream and the log and publishes as
 //! they say.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream::StorageType};
 use async_nats::HeaderMap;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tracing::{error, info, warn};
 
 use crm_domain::Aggregate;
-use crm_eventlog::{EventLog, Record};
+use crm_eventlog::{CommittedBatch, EventLog, RecordRef, StoredRecord};
 use crm_wire::{
     msg_id_for_position, Subjects, BINCODE_CONTENT_TYPE, HEADER_CONTENT_TYPE, HEADER_EVENT_TYPE,
     HEADER_MSG_ID, HEADER_POSITION, HEADER_SCHEMA_VERSION, HEADER_STREAM, HEADER_VERSION,
@@ -93,6 +100,8 @@ impl Tailer {
     }
 
     async fn run_inner(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ServiceError> {
+        // Subscribed before anything is read, so no batch falls between the log and the handoff.
+        let mut handoff = Handoff::new(self.log.subscribe_committed());
         let stream = self.ensure_stream().await?;
         let tip = loop {
             match self.tip(&stream).await {
@@ -129,7 +138,7 @@ impl Tailer {
                     })
                 }
                 TailerStep::Publish(batch) => {
-                    if let Err(e) = self.publish_batch(&mut cursor, batch).await {
+                    if let Err(e) = self.publish_batch(&mut cursor, batch, &mut handoff).await {
                         warn!(error = %e, position = batch.from, "publish failed; resynchronising");
                         tokio::select! {
                             _ = tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)) => {}
@@ -213,25 +222,32 @@ impl Tailer {
         &self,
         cursor: &mut TailerCursor,
         batch: PublishBatch,
+        handoff: &mut Handoff,
     ) -> Result<(), ServiceError> {
-        let records = self.log.read_all(batch.from, batch.count as usize)?;
+        let records = match handoff.take(batch.from, batch.count) {
+            Some(records) => records,
+            None => self.log.read_stored(batch.from, batch.count as usize)?,
+        };
         let Some(last) = records.last() else {
             return Ok(());
         };
-        let last_position = last.position;
+        let last_position = last.position();
+        let limits = self.log.record_limits();
         let mut ack = None;
-        for (expected_sequence, record) in (batch.after_sequence..).zip(records.iter()) {
+        for (expected_sequence, stored) in (batch.after_sequence..).zip(records.iter()) {
             debug_assert_eq!(
-                record.position,
+                stored.position(),
                 batch.from + (expected_sequence - batch.after_sequence),
                 "log positions are contiguous"
             );
-            let (subject, headers, payload) =
-                event_message(&self.config.subjects, record, expected_sequence)?;
+            let record = stored.view(&limits)?;
+            let (subject, headers) =
+                event_message(&self.config.subjects, &record, expected_sequence)?;
+            let payload = stored.to_bytes();
             if record.position == last_position {
                 let pending = self
                     .js
-                    .publish_with_headers(subject, headers, payload.into())
+                    .publish_with_headers(subject, headers, payload)
                     .await
                     .map_err(|e| ServiceError::JetStream {
                         operation: "publish",
@@ -240,7 +256,7 @@ impl Tailer {
                 ack = Some(pending);
             } else {
                 self.client
-                    .publish_with_headers(subject, headers, payload.into())
+                    .publish_with_headers(subject, headers, payload)
                     .await
                     .map_err(|e| ServiceError::JetStream {
                         operation: "publish",
@@ -270,22 +286,73 @@ impl Tailer {
     }
 }
 
-/// The JetStream message the tailer publishes for one committed record: its subject, the
-/// contract's headers (with `Nats-Expected-Last-Sequence`, so JetStream refuses it unless the
-/// stream ends at that sequence) and the record envelope as payload. Public so the benchmark
-/// publishes exactly what the tailer does.
+/// Committed records handed over by the log's writer, kept until published.
+struct Handoff {
+    batches: broadcast::Receiver<CommittedBatch>,
+    records: VecDeque<StoredRecord>,
+}
+
+/// Records held at most: beyond this (the tailer far behind, catching up from the log) the
+/// oldest go, and the log is read for them when their turn comes.
+const HANDOFF_RECORDS_MAX: usize = 65_536;
+
+impl Handoff {
+    fn new(batches: broadcast::Receiver<CommittedBatch>) -> Handoff {
+        Handoff {
+            batches,
+            records: VecDeque::new(),
+        }
+    }
+
+    /// Up to `count` records from position `from` on, when the handoff holds `from`;
+    /// `None`: read the log.
+    fn take(&mut self, from: u64, count: u64) -> Option<Vec<StoredRecord>> {
+        loop {
+            match self.batches.try_recv() {
+                Ok(batch) => self.records.extend(batch.iter().cloned()),
+                // Batches were missed: what is held may not continue into what comes next.
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.records.clear(),
+                Err(_) => break,
+            }
+        }
+        while self.records.len() > HANDOFF_RECORDS_MAX
+            || self.records.front().is_some_and(|r| r.position() < from)
+        {
+            self.records.pop_front();
+        }
+        if self.records.front()?.position() != from {
+            return None;
+        }
+        let n = (count as usize).min(self.records.len());
+        let taken: Vec<StoredRecord> = self.records.iter().take(n).cloned().collect();
+        // The writer hands batches on in position order; anything else reads the log.
+        let contiguous = taken
+            .iter()
+            .zip(from..)
+            .all(|(record, position)| record.position() == position);
+        if !contiguous {
+            self.records.clear();
+            return None;
+        }
+        Some(taken)
+    }
+}
+
+/// The JetStream message the tailer publishes for one committed record, but its body (the
+/// record as stored): its subject and the contract's headers (with
+/// `Nats-Expected-Last-Sequence`, so JetStream refuses it unless the stream ends at that
+/// sequence). Public so the benchmark publishes exactly what the tailer does.
 pub fn event_message(
     subjects: &Subjects,
-    record: &Record,
+    record: &RecordRef<'_>,
     expected_last_sequence: u64,
-) -> Result<(String, HeaderMap, Vec<u8>), ServiceError> {
+) -> Result<(String, HeaderMap), ServiceError> {
     let bad = |reason: String| ServiceError::BadRecord {
         position: record.position,
         reason,
     };
     let aggregate = Aggregate::of_stream(&record.stream)
         .ok_or_else(|| bad(format!("stream `{}` names no aggregate", record.stream)))?;
-    let payload = record.encode().map_err(|e| bad(e.to_string()))?;
     let mut headers = HeaderMap::new();
     headers.insert(HEADER_MSG_ID, msg_id_for_position(record.position).as_str());
     headers.insert(
@@ -293,16 +360,16 @@ pub fn event_message(
         expected_last_sequence.to_string().as_str(),
     );
     headers.insert(HEADER_POSITION, record.position.to_string().as_str());
-    headers.insert(HEADER_STREAM, record.stream.as_str());
+    headers.insert(HEADER_STREAM, record.stream);
     headers.insert(HEADER_VERSION, record.stream_version.to_string().as_str());
-    headers.insert(HEADER_EVENT_TYPE, record.event_type.as_str());
+    headers.insert(HEADER_EVENT_TYPE, record.event_type);
     headers.insert(
         HEADER_SCHEMA_VERSION,
         record.schema_version.to_string().as_str(),
     );
     headers.insert(HEADER_CONTENT_TYPE, BINCODE_CONTENT_TYPE);
-    let subject = subjects.event(aggregate, &record.event_type);
-    Ok((subject, headers, payload))
+    let subject = subjects.event(aggregate, record.event_type);
+    Ok((subject, headers))
 }
 
 /// Where the stream ends: its last sequence and the log position that message holds.
@@ -491,7 +558,7 @@ mod tests {
 
     #[test]
     fn each_event_message_carries_its_position_as_message_id() {
-        let record = Record {
+        let record = crm_eventlog::Record {
             format_version: 1,
             position: 42,
             stream: "lead-0190".to_owned(),
@@ -505,13 +572,14 @@ mod tests {
             causation_id: None,
             payload: vec![1, 2, 3],
         };
-        let (subject, headers, payload) = event_message(&Subjects::default(), &record, 41).unwrap();
+        let bytes = record.encode().unwrap();
+        let view = RecordRef::decode(&bytes, &crm_eventlog::RecordLimits::default()).unwrap();
+        let (subject, headers) = event_message(&Subjects::default(), &view, 41).unwrap();
         assert_eq!(subject, "crm.evt.lead.LeadScored");
         let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
         assert_eq!(header(HEADER_MSG_ID), Some(msg_id_for_position(42)));
         assert_eq!(header(HEADER_POSITION).as_deref(), Some("42"));
         assert_eq!(header(HEADER_EXPECTED_LAST_SEQUENCE).as_deref(), Some("41"));
-        assert_eq!(payload, record.encode().unwrap());
     }
 
     #[test]
@@ -604,5 +672,69 @@ mod tests {
             .to_string(),
             "position 3 stored at sequence 2, expected 3"
         );
+    }
+
+    fn append(log: &EventLog, events: usize) {
+        let request = crm_eventlog::AppendRequest {
+            command_id: uuid::Uuid::now_v7(),
+            request_hash: [0; 32],
+            actor: None,
+            correlation_id: None,
+            causation_id: None,
+            streams: vec![crm_eventlog::StreamAppend {
+                stream: "lead-1".into(),
+                expected: crm_eventlog::ExpectedVersion::Any,
+                events: (0..events)
+                    .map(|_| crm_eventlog::NewEvent {
+                        event_type: "LeadScored".into(),
+                        schema_version: 1,
+                        payload: vec![7; 40],
+                    })
+                    .collect(),
+            }],
+        };
+        log.append_blocking(request).unwrap();
+    }
+
+    fn positions(records: Option<Vec<StoredRecord>>) -> Option<Vec<u64>> {
+        records.map(|records| records.iter().map(StoredRecord::position).collect())
+    }
+
+    #[test]
+    fn the_handoff_gives_what_it_holds_from_the_asked_position_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path(), crm_eventlog::LogConfig::default()).unwrap();
+        append(&log, 2); // 1..=2, before the handoff subscribed: read from the log
+        let mut handoff = Handoff::new(log.subscribe_committed());
+        append(&log, 3); // 3..=5
+        append(&log, 2); // 6..=7
+        assert_eq!(positions(handoff.take(1, 10)), None, "not handed on");
+        assert_eq!(positions(handoff.take(3, 2)), Some(vec![3, 4]));
+        assert_eq!(positions(handoff.take(5, 10)), Some(vec![5, 6, 7]));
+        assert_eq!(positions(handoff.take(8, 10)), None, "not committed yet");
+        append(&log, 1);
+        assert_eq!(positions(handoff.take(8, 10)), Some(vec![8]));
+        // Asked for a position already dropped: the log is read instead.
+        assert_eq!(positions(handoff.take(4, 10)), None);
+    }
+
+    #[test]
+    fn a_handoff_that_lagged_drops_what_it_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path(), crm_eventlog::LogConfig::default()).unwrap();
+        let mut handoff = Handoff::new(log.subscribe_committed());
+        append(&log, 1);
+        assert_eq!(positions(handoff.take(1, 1)), Some(vec![1]));
+        for _ in 0..300 {
+            append(&log, 1); // more batches than the channel keeps
+        }
+        assert_eq!(
+            positions(handoff.take(2, 10)),
+            None,
+            "position 2 was missed"
+        );
+        let head = log.head();
+        append(&log, 1);
+        assert_eq!(positions(handoff.take(head + 1, 10)), Some(vec![head + 1]));
     }
 }
