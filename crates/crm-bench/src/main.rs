@@ -10,7 +10,6 @@ mod export;
 mod fill;
 mod metrics_cost;
 mod projections;
-mod record_blocks;
 mod start;
 
 use clap::{Parser, Subcommand};
@@ -43,8 +42,6 @@ enum Command {
     Fill(fill::Args),
     /// Commands/s of the `crm serve` binary without and with `--metrics-addr`, alternated.
     MetricsCost(metrics_cost::Args),
-    /// Raw sled: the log's one-value-per-record layout against one value per batch.
-    RecordBlocks(record_blocks::Args),
     /// `crm serve` on a filled data directory: time to `ready`, memory until caught up.
     Start(start::Args),
 }
@@ -59,6 +56,5 @@ fn main() -> anyhow::Result<()> {
         Command::Fill(args) => fill::run(args),
         Command::MetricsCost(args) => metrics_cost::run(args),
         Command::Start(args) => start::run(args),
-        Command::RecordBlocks(args) => record_blocks::run(args),
     }
 }
