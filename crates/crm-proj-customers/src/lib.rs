@@ -3,10 +3,9 @@
 //! interactions; served by the `customer.get` and `customer.list` queries.
 //!
 //! A deterministic fold (docs/DESIGN.md rule 10): time comes only from `occurred_at`, every map is
-//! ordered. It is a [`ReadModel`] of the projection SDK, so its stored state is four tables,
-//! one record codec row per key (stored key: `<table>/<key bytes>`, the UUID's 16 raw bytes),
-//! store format 2 (format 1 kept an order's refunds in an `i64`; such a store is rebuilt from
-//! the log at start):
+//! ordered. It is a [`ReadModel`] of the projection SDK, so its stored state is tables of
+//! record codec rows (stored key: `<table>/<key bytes>`, a UUID as its 16 raw bytes, a time
+//! as its 8 bytes of microseconds with the sign bit flipped, big-endian), store format 3:
 //!
 //! | table | key | row |
 //! | --- | --- | --- |
@@ -14,11 +13,22 @@
 //! | `lead` | lead id | a lead's customer link, name, pipeline, stage, status and estimated value |
 //! | `order` | order id | an order's customer, amount, cost, refunds and cancellation |
 //! | `ticket` | ticket id | a ticket's customer, subject, category, priority and status |
+//! | `customer_lead` | (customer id, lead id) | nothing: the lead is linked to the customer |
+//! | `order_totals` | customer id | count and per-currency sums of the orders not cancelled (no row without one) |
+//! | `order_placed` | (customer id, placement time) | orders not cancelled placed then (no row at 0) |
+//! | `order_placed_newest` | (customer id, placement time with its 8 bytes complemented: newest first) | the same |
+//! | `ticket_totals` | customer id | tickets, open tickets, and the last one opened |
+//! | `totals` | (one row) | registered customers |
 //!
-//! What links to a customer (its leads, tickets and order totals) is derived from those rows
-//! in memory and recomputed by `restored`, so nothing is stored twice. A store of the
-//! earlier layout (text keys `customer/<hyphenated uuid>`, no format: read as 0) is rebuilt
-//! from the log by `Projector::open_root` (`Projector::open` refuses it).
+//! The tables are the whole state: what links to a customer (its leads, ticket counts and
+//! order totals) is kept by the fold in its own rows, for ids not registered (yet) too, so a
+//! customer's view reads a handful of rows (its record, `order_totals`, `ticket_totals` and
+//! its last ticket, the first row of each `order_placed` table) plus two per linked lead
+//! (the link and the lead), whatever its orders and tickets; nothing is recomputed at start. Format 2 derived those links in memory from
+//! the four record tables and counted customers by reading them all; format 1 kept an
+//! order's refunds in an `i64`. A store of another format is rebuilt from the log at start,
+//! and so is one of the earlier layout (text keys `customer/<hyphenated uuid>`, no format:
+//! read as 0) by `Projector::open_root` (`Projector::open` refuses it).
 //!
 //! Choices the contract leaves open:
 //! - Orders, tickets and leads naming a customer id that was never registered are kept under
@@ -68,7 +78,7 @@ impl CustomersProjection {
     /// The view of a registered customer.
     pub fn customer(&self, customer_id: Uuid) -> Option<CustomerView> {
         let record = self.model.customers.get(&customer_id)?;
-        Some(view::render(&self.model, customer_id, record))
+        Some(view::render(&self.model, customer_id, &record))
     }
 
     /// One page of registered customers matching `request`, ordered by customer id.
@@ -76,17 +86,18 @@ impl CustomersProjection {
         query::list(&self.model, request)
     }
 
-    /// Registered customers.
+    /// Registered customers (a counter the fold keeps).
     pub fn customers_count(&self) -> usize {
-        self.model.customers.len()
+        usize::try_from(self.model.totals.get().customers).unwrap_or(usize::MAX)
     }
 }
 
 impl ReadModel for CustomersProjection {
     const NAME: &'static str = "customers";
     const QUERIES: &'static [&'static str] = &["customer.get", "customer.list"];
-    /// 2: an order's refunds are summed in an `i128` (1: `i64`).
-    const STORE_FORMAT: u32 = 2;
+    /// 3: what links to a customer and the customer count are stored (2: derived in
+    /// memory; 1: an order's refunds summed in an `i64`).
+    const STORE_FORMAT: u32 = 3;
 
     fn apply(&mut self, event: &EventEnvelope) {
         self.model.apply(event);
@@ -124,11 +135,12 @@ impl ReadModel for CustomersProjection {
             &mut m.leads,
             &mut m.orders,
             &mut m.tickets,
+            &mut m.customer_leads,
+            &mut m.order_totals,
+            &mut m.order_placed,
+            &mut m.order_placed_newest,
+            &mut m.ticket_totals,
+            &mut m.totals,
         ]
-    }
-
-    /// The links are derived, never stored: rebuild them from the restored rows.
-    fn restored(&mut self) {
-        self.model.rebuild_links();
     }
 }

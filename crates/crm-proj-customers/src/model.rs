@@ -1,7 +1,10 @@
-//! The customer read model in memory: the stored tables (one row per record) and the derived
-//! links from a customer to its leads, tickets and order totals, plus the fold.
+//! The customer read model: the stored tables (one row per record, and what links to a
+//! customer: its leads, its ticket counts and its order totals, kept by the fold), plus the
+//! fold itself. The tables are the whole state.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use crm_domain::event::*;
 use crm_domain::money::MinorSum;
@@ -10,7 +13,7 @@ use crm_domain::types::{
     TicketPriority, TicketStatus,
 };
 use crm_domain::{Currency, Event, Money, Timestamp};
-use crm_projector::{EventEnvelope, Table};
+use crm_projector::{EventEnvelope, Single, Table, TableKey};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -106,36 +109,38 @@ impl TicketRecord {
     }
 }
 
-/// What links to one customer id, derived from the lead, ticket and order records (never
-/// stored: [`Model::rebuild_links`] recomputes it on restore). Exists for ids the projection
-/// has not seen registered too, so an order placed before its customer appears still counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Links {
-    pub leads: BTreeSet<Uuid>,
-    pub tickets: BTreeSet<Uuid>,
-    pub orders: OrderTotals,
+/// The tickets of one customer id (a row exists for ids the projection has not seen
+/// registered too).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TicketTotals {
+    pub total: u64,
+    /// Tickets neither resolved nor closed.
+    pub open: u64,
+    /// The most recently opened ticket: latest `(opened_at, opened_position, ticket id)`.
+    pub last: Option<LastTicket>,
 }
 
-impl Links {
-    fn is_empty(&self) -> bool {
-        self.leads.is_empty() && self.tickets.is_empty() && self.orders.is_empty()
-    }
+/// A ticket's place in its customer's order of opening (fields in comparison order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct LastTicket {
+    pub opened_at: Timestamp,
+    pub opened_position: u64,
+    pub ticket_id: Uuid,
 }
 
 /// The sum of the contributions of a customer's orders; a cancelled order contributes
-/// nothing, so cancelling removes an order's contribution and adds none back.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// nothing, so cancelling removes an order's contribution and adds none back. The placement
+/// times of the counted orders are in `order_placed` and `order_placed_newest`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct OrderTotals {
     pub count: u64,
     pub by_currency: BTreeMap<Currency, CurrencyTotals>,
-    /// Placement times of the counted orders (a multiset), for the first and last order.
-    pub placed_at: BTreeMap<Timestamp, u64>,
 }
 
 /// Sums in one currency, in minor units: [`MinorSum`]s, so that no sequence of `i64`
 /// amounts overflows (see `crm_domain::money::MinorSum` for the headroom) and removing a
 /// contribution restores the previous sum exactly.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CurrencyTotals {
     pub orders: u64,
     pub revenue: MinorSum,
@@ -145,15 +150,7 @@ pub(crate) struct CurrencyTotals {
 
 impl OrderTotals {
     fn is_empty(&self) -> bool {
-        self.count == 0 && self.by_currency.is_empty() && self.placed_at.is_empty()
-    }
-
-    pub fn first_order_at(&self) -> Option<Timestamp> {
-        self.placed_at.keys().next().copied()
-    }
-
-    pub fn last_order_at(&self) -> Option<Timestamp> {
-        self.placed_at.keys().next_back().copied()
+        self.count == 0 && self.by_currency.is_empty()
     }
 
     fn add(&mut self, order: &OrderRecord) {
@@ -161,7 +158,6 @@ impl OrderTotals {
             return;
         }
         self.count += 1;
-        *self.placed_at.entry(order.placed_at).or_default() += 1;
         let totals = self.by_currency.entry(order.amount.currency).or_default();
         totals.orders += 1;
         totals.revenue += i128::from(order.amount.amount_minor);
@@ -175,7 +171,6 @@ impl OrderTotals {
             return;
         }
         self.count = self.count.saturating_sub(1);
-        decrement(&mut self.placed_at, order.placed_at);
         let currency = order.amount.currency;
         let Some(totals) = self.by_currency.get_mut(&currency) else {
             return;
@@ -199,24 +194,79 @@ fn order_cost(order: &OrderRecord) -> i64 {
         .map_or(0, |cost| cost.amount_minor)
 }
 
-fn decrement<K: Ord>(multiset: &mut BTreeMap<K, u64>, key: K) {
-    if let Some(count) = multiset.get_mut(&key) {
-        *count = count.saturating_sub(1);
-        if *count == 0 {
-            multiset.remove(&key);
-        }
+/// Adds one to the counter row at `key`, or takes one off (removing the row at 0).
+fn count_row<K: TableKey>(table: &mut Table<K, u64>, key: K, add: bool) {
+    if add {
+        table.upsert(key, |n| *n += 1);
+    } else if table.update(&key, |n| {
+        *n = n.saturating_sub(1);
+        *n == 0
+    }) == Some(true)
+    {
+        table.remove(&key);
     }
 }
 
-/// The whole read model: the stored tables (which track their own changes) and the derived
-/// links.
+/// A time as a key that sorts newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Newest(pub Timestamp);
+
+impl Ord for Newest {
+    fn cmp(&self, other: &Newest) -> Ordering {
+        other.0.cmp(&self.0)
+    }
+}
+
+impl PartialOrd for Newest {
+    fn partial_cmp(&self, other: &Newest) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The complement of the ascending encoding of a time (its microseconds with the sign bit
+/// flipped, big-endian): 8 bytes that sort newest first.
+impl TableKey for Newest {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        let ascending = (self.0.as_micros() as u64) ^ (1 << 63);
+        out.extend_from_slice(&(!ascending).to_be_bytes());
+    }
+    fn decode_key(bytes: &[u8]) -> Option<Newest> {
+        let ascending = !u64::from_be_bytes(bytes.try_into().ok()?);
+        Some(Newest(Timestamp::from_micros(
+            (ascending ^ (1 << 63)) as i64,
+        )))
+    }
+}
+
+/// Counters over the whole model.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Totals {
+    /// Registered customers.
+    pub customers: u64,
+}
+
+/// The keys of one customer's rows in a table keyed `(customer id, K)`.
+pub(crate) fn of_customer<K>(customer_id: Uuid, first: K, last: K) -> RangeInclusive<(Uuid, K)> {
+    (customer_id, first)..=(customer_id, last)
+}
+
+/// The whole read model: the stored tables, which track their own changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Model {
     pub customers: Table<Uuid, CustomerRecord>,
     pub leads: Table<Uuid, LeadRecord>,
     pub orders: Table<Uuid, OrderRecord>,
     pub tickets: Table<Uuid, TicketRecord>,
-    pub links: BTreeMap<Uuid, Links>,
+    /// The leads linked to a customer id: `(customer id, lead id)`.
+    pub customer_leads: Table<(Uuid, Uuid), ()>,
+    /// A customer id's order sums (no row while it has no counted order).
+    pub order_totals: Table<Uuid, OrderTotals>,
+    /// Counted orders by customer id and placement time, oldest first and newest first.
+    pub order_placed: Table<(Uuid, Timestamp), u64>,
+    pub order_placed_newest: Table<(Uuid, Newest), u64>,
+    /// A customer id's ticket counts and last ticket.
+    pub ticket_totals: Table<Uuid, TicketTotals>,
+    pub totals: Single<Totals>,
 }
 
 impl Default for Model {
@@ -226,7 +276,12 @@ impl Default for Model {
             leads: Table::new("lead"),
             orders: Table::new("order"),
             tickets: Table::new("ticket"),
-            links: BTreeMap::new(),
+            customer_leads: Table::new("customer_lead"),
+            order_totals: Table::new("order_totals"),
+            order_placed: Table::new("order_placed"),
+            order_placed_newest: Table::new("order_placed_newest"),
+            ticket_totals: Table::new("ticket_totals"),
+            totals: Single::new("totals"),
         }
     }
 }
@@ -344,32 +399,6 @@ impl Model {
         }
     }
 
-    /// Recomputes the derived links from the records (after a restore).
-    pub fn rebuild_links(&mut self) {
-        let mut links: BTreeMap<Uuid, Links> = BTreeMap::new();
-        for (lead_id, lead) in self.leads.iter() {
-            if let Some(customer_id) = lead.customer_id {
-                links.entry(customer_id).or_default().leads.insert(*lead_id);
-            }
-        }
-        for (ticket_id, ticket) in self.tickets.iter() {
-            links
-                .entry(ticket.customer_id)
-                .or_default()
-                .tickets
-                .insert(*ticket_id);
-        }
-        for order in self.orders.values() {
-            links
-                .entry(order.customer_id)
-                .or_default()
-                .orders
-                .add(order);
-        }
-        links.retain(|_, l| !l.is_empty());
-        self.links = links;
-    }
-
     fn register(&mut self, e: &CustomerRegistered, at: Timestamp) {
         // A customer stream is created once; a second registration changes nothing.
         if self.customers.contains_key(&e.customer_id) {
@@ -398,6 +427,7 @@ impl Model {
                 last_csat: None,
             },
         );
+        self.totals.update(|totals| totals.customers += 1);
     }
 
     /// Events of a customer's own stream before its registration cannot happen (the domain
@@ -423,7 +453,7 @@ impl Model {
             },
         );
         if let Some(customer_id) = e.customer_id {
-            self.links_mut(customer_id).leads.insert(e.lead_id);
+            self.customer_leads.insert((customer_id, e.lead_id), ());
         }
     }
 
@@ -462,10 +492,9 @@ impl Model {
             return;
         }
         if let Some(previous) = previous {
-            self.links_mut(previous).leads.remove(&e.lead_id);
-            self.prune_links(previous);
+            self.customer_leads.remove(&(previous, e.lead_id));
         }
-        self.links_mut(e.customer_id).leads.insert(e.lead_id);
+        self.customer_leads.insert((e.customer_id, e.lead_id), ());
     }
 
     fn close_lead(&mut self, id: Uuid, status: LeadStatus) {
@@ -493,7 +522,7 @@ impl Model {
             cancelled: false,
             placed_at: at,
         };
-        self.links_mut(e.customer_id).orders.add(&order);
+        self.count_order(&order, true);
         self.orders.insert(e.order_id, order);
     }
 
@@ -512,10 +541,45 @@ impl Model {
         }) else {
             return;
         };
-        let totals = &mut self.links_mut(after.customer_id).orders;
-        totals.remove(&before);
-        totals.add(&after);
-        self.prune_links(after.customer_id);
+        if before == after {
+            return;
+        }
+        if before.cancelled == after.cancelled {
+            // Same placement, other sums.
+            self.order_totals.upsert(after.customer_id, |totals| {
+                totals.remove(&before);
+                totals.add(&after);
+            });
+        } else {
+            self.count_order(&before, false);
+            self.count_order(&after, true);
+        }
+    }
+
+    /// Adds a counted order's contribution to its customer's sums and placement times, or
+    /// takes it out again (`add` false); a cancelled order contributes nothing.
+    fn count_order(&mut self, order: &OrderRecord, add: bool) {
+        if order.cancelled {
+            return;
+        }
+        let customer_id = order.customer_id;
+        if add {
+            self.order_totals
+                .upsert(customer_id, |totals| totals.add(order));
+        } else if self.order_totals.update(&customer_id, |totals| {
+            totals.remove(order);
+            totals.is_empty()
+        }) == Some(true)
+        {
+            self.order_totals.remove(&customer_id);
+        }
+        let at = order.placed_at;
+        count_row(&mut self.order_placed, (customer_id, at), add);
+        count_row(
+            &mut self.order_placed_newest,
+            (customer_id, Newest(at)),
+            add,
+        );
     }
 
     fn open_ticket(&mut self, e: &TicketOpened, envelope: &EventEnvelope) {
@@ -534,21 +598,37 @@ impl Model {
                 opened_position: envelope.position,
             },
         );
-        self.links_mut(e.customer_id).tickets.insert(e.ticket_id);
+        let opened = LastTicket {
+            opened_at: envelope.occurred_at,
+            opened_position: envelope.position,
+            ticket_id: e.ticket_id,
+        };
+        self.ticket_totals.upsert(e.customer_id, |totals| {
+            totals.total += 1;
+            totals.open += 1;
+            if totals.last.is_none_or(|last| opened > last) {
+                totals.last = Some(opened);
+            }
+        });
     }
 
+    /// Changes a ticket, keeping its customer's count of open tickets.
     fn with_ticket(&mut self, id: Uuid, change: impl FnOnce(&mut TicketRecord)) {
-        self.tickets.update(&id, change);
-    }
-
-    fn links_mut(&mut self, customer_id: Uuid) -> &mut Links {
-        self.links.entry(customer_id).or_default()
-    }
-
-    /// Drops an empty entry, so the live links equal the ones a restore rebuilds.
-    fn prune_links(&mut self, customer_id: Uuid) {
-        if self.links.get(&customer_id).is_some_and(Links::is_empty) {
-            self.links.remove(&customer_id);
+        let Some((customer_id, was_open, is_open)) = self.tickets.update(&id, |ticket| {
+            let was_open = ticket.is_open();
+            change(ticket);
+            (ticket.customer_id, was_open, ticket.is_open())
+        }) else {
+            return;
+        };
+        if was_open != is_open {
+            self.ticket_totals.upsert(customer_id, |totals| {
+                totals.open = if is_open {
+                    totals.open + 1
+                } else {
+                    totals.open.saturating_sub(1)
+                };
+            });
         }
     }
 }
@@ -572,5 +652,136 @@ fn keep_latest<T>(slot: &mut Option<T>, candidate: T, at: impl Fn(&T) -> Timesta
         .is_none_or(|current| at(&candidate) >= at(current))
     {
         *slot = Some(candidate);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The rows the fold keeps per customer equal what a scan of the four record tables
+    //! gives (the derivation store format 2 made in memory), over random streams.
+
+    use super::*;
+    use crm_proj_testkit::{arbitrary_stream, seeds, valid_stream};
+    use proptest::prelude::*;
+
+    /// What a scan of the records says links to each customer id.
+    #[derive(Debug, Default, PartialEq)]
+    struct Scanned {
+        leads: Vec<(Uuid, Uuid)>,
+        order_totals: BTreeMap<Uuid, OrderTotals>,
+        placed: BTreeMap<(Uuid, Timestamp), u64>,
+        tickets: BTreeMap<Uuid, TicketTotals>,
+        customers: u64,
+    }
+
+    fn scan(model: &Model) -> Scanned {
+        let mut scanned = Scanned::default();
+        for (lead_id, lead) in model.leads.iter() {
+            if let Some(customer_id) = lead.customer_id {
+                scanned.leads.push((customer_id, lead_id));
+            }
+        }
+        scanned.leads.sort_unstable();
+        for order in model.orders.values() {
+            let totals = scanned.order_totals.entry(order.customer_id).or_default();
+            totals.add(&order);
+            if !order.cancelled {
+                *scanned
+                    .placed
+                    .entry((order.customer_id, order.placed_at))
+                    .or_default() += 1;
+            }
+        }
+        scanned.order_totals.retain(|_, totals| !totals.is_empty());
+        for (ticket_id, ticket) in model.tickets.iter() {
+            let totals = scanned.tickets.entry(ticket.customer_id).or_default();
+            totals.total += 1;
+            totals.open += u64::from(ticket.is_open());
+            let this = LastTicket {
+                opened_at: ticket.opened_at,
+                opened_position: ticket.opened_position,
+                ticket_id,
+            };
+            totals.last = totals.last.max(Some(this));
+        }
+        scanned.customers = model.customers.iter().count() as u64;
+        scanned
+    }
+
+    /// What the fold kept, in the same shape.
+    fn kept(model: &Model) -> Scanned {
+        let newest: Vec<((Uuid, Timestamp), u64)> = model
+            .order_placed_newest
+            .iter()
+            .map(|((customer_id, Newest(at)), n)| ((customer_id, at), *n))
+            .collect();
+        let placed: BTreeMap<(Uuid, Timestamp), u64> = model
+            .order_placed
+            .iter()
+            .map(|(key, n)| (key, *n))
+            .collect();
+        // The newest-first table holds the same rows, in the reverse time order per customer.
+        let mut expected: Vec<_> = placed.clone().into_iter().collect();
+        expected.sort_by(|((c1, t1), _), ((c2, t2), _)| c1.cmp(c2).then(t2.cmp(t1)));
+        assert_eq!(newest, expected);
+        Scanned {
+            leads: model.customer_leads.iter().map(|(key, _)| key).collect(),
+            order_totals: model
+                .order_totals
+                .iter()
+                .map(|(id, totals)| (id, totals.into_owned()))
+                .collect(),
+            placed,
+            tickets: model
+                .ticket_totals
+                .iter()
+                .map(|(id, totals)| (id, totals.into_owned()))
+                .collect(),
+            customers: model.totals.get().customers,
+        }
+    }
+
+    fn check(envelopes: &[EventEnvelope]) -> Result<(), TestCaseError> {
+        let mut model = Model::default();
+        for envelope in envelopes {
+            model.apply(envelope);
+            let kept = kept(&model);
+            prop_assert_eq!(&kept, &scan(&model));
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn kept_links_equal_a_scan_of_valid_streams(seeds in seeds(120)) {
+            check(&valid_stream(&seeds))?;
+        }
+
+        #[test]
+        fn kept_links_equal_a_scan_of_arbitrary_streams(seeds in seeds(120)) {
+            check(&arbitrary_stream(&seeds))?;
+        }
+    }
+
+    #[test]
+    fn newest_keys_sort_newest_first() {
+        let times = [i64::MIN, -1, 0, 1, 1_700_000_000_000_000, i64::MAX];
+        for a in times {
+            for b in times {
+                let (a, b) = (
+                    Newest(Timestamp::from_micros(a)),
+                    Newest(Timestamp::from_micros(b)),
+                );
+                let (mut ka, mut kb) = (Vec::new(), Vec::new());
+                a.encode_key(&mut ka);
+                b.encode_key(&mut kb);
+                assert_eq!(a.cmp(&b), ka.cmp(&kb));
+                assert_eq!(a.cmp(&b), b.0.cmp(&a.0));
+                assert_eq!(Newest::decode_key(&ka), Some(a));
+            }
+        }
+        assert_eq!(Newest::decode_key(&[0; 7]), None);
     }
 }

@@ -122,12 +122,12 @@ pub(crate) fn list(model: &Model, request: &ListRequest) -> Page {
                     .is_none_or(|segment| c.segment == Some(segment))
                 && request
                     .lifecycle_stage
-                    .is_none_or(|stage| view::lifecycle_stage(model, **id, c) == stage)
+                    .is_none_or(|stage| view::lifecycle_stage(model, *id, c) == stage)
         });
     let customers: Vec<CustomerView> = matching
         .by_ref()
         .take(limit)
-        .map(|(id, c)| view::render(model, *id, c))
+        .map(|(id, c)| view::render(model, id, &c))
         .collect();
     let more = matching.next().is_some();
     let next = customers.last().filter(|_| more).map(|c| c.customer_id);

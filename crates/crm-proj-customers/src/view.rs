@@ -1,6 +1,9 @@
 //! The customer view as it goes on the wire (`customer.get`, `customer.list`), rendered
-//! from the records and links on demand.
+//! on demand from the customer's record and the rows the fold keeps per customer: its order
+//! sums, first and last placement times and ticket counts (one row each), its leads (one
+//! row per linked lead) and its last ticket.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crm_domain::money::{json_safe, ExactMinor, MinorSum};
@@ -11,7 +14,7 @@ use crm_domain::{Currency, Money, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::{CustomerRecord, Links, Model, OrderTotals};
+use crate::model::{of_customer, CustomerRecord, Model, Newest, OrderTotals};
 
 /// Money summed per currency, in minor units, as JSON numbers: `{"EUR": 90000}`. A sum
 /// beyond 2^53 - 1 in magnitude (not exact as a JSON number in every parser) is `null`; the
@@ -180,9 +183,9 @@ pub const COMPLETENESS_FIELDS: usize = 5;
 
 pub(crate) fn orders_count(model: &Model, customer_id: Uuid) -> u64 {
     model
-        .links
+        .order_totals
         .get(&customer_id)
-        .map_or(0, |links| links.orders.count)
+        .map_or(0, |orders| orders.count)
 }
 
 pub(crate) fn lifecycle_stage(
@@ -194,26 +197,42 @@ pub(crate) fn lifecycle_stage(
 }
 
 pub(crate) fn render(model: &Model, customer_id: Uuid, c: &CustomerRecord) -> CustomerView {
-    let empty = Links::default();
-    let links = model.links.get(&customer_id).unwrap_or(&empty);
-    let money = MoneyViews::of(&links.orders);
-    let leads = leads_view(model, links);
-    let tickets: Vec<(Uuid, &crate::model::TicketRecord)> = links
-        .tickets
-        .iter()
-        .filter_map(|id| model.tickets.get(id).map(|t| (*id, t)))
-        .collect();
-    let last_ticket = tickets
-        .iter()
-        .max_by_key(|(_, t)| (t.opened_at, t.opened_position))
-        .map(|(id, t)| TicketView {
-            ticket_id: *id,
+    let orders = model
+        .order_totals
+        .get(&customer_id)
+        .unwrap_or_else(|| Cow::Owned(OrderTotals::default()));
+    let money = MoneyViews::of(&orders);
+    let (earliest, latest) = (
+        Timestamp::from_micros(i64::MIN),
+        Timestamp::from_micros(i64::MAX),
+    );
+    let first_order_at = model
+        .order_placed
+        .range(of_customer(customer_id, earliest, latest))
+        .next()
+        .map(|((_, at), _)| at);
+    let last_order_at = model
+        .order_placed_newest
+        .range(of_customer(customer_id, Newest(latest), Newest(earliest)))
+        .next()
+        .map(|((_, Newest(at)), _)| at);
+    let leads = leads_view(model, customer_id);
+    let tickets = model
+        .ticket_totals
+        .get(&customer_id)
+        .map(Cow::into_owned)
+        .unwrap_or_default();
+    let last_ticket = tickets.last.and_then(|last| {
+        let t = model.tickets.get(&last.ticket_id)?;
+        Some(TicketView {
+            ticket_id: last.ticket_id,
             subject: t.subject.clone(),
             category: t.category,
             priority: t.priority,
             status: t.status,
             opened_at: t.opened_at,
-        });
+        })
+    });
     CustomerView {
         customer_id,
         name: c.name.clone(),
@@ -225,7 +244,7 @@ pub(crate) fn render(model: &Model, customer_id: Uuid, c: &CustomerRecord) -> Cu
         source: c.source,
         owner: c.owner.clone(),
         department: c.department.clone(),
-        lifecycle_stage: LifecycleStage::of(links.orders.count, c.churned),
+        lifecycle_stage: LifecycleStage::of(orders.count, c.churned),
         churned_at: c.churned_at,
         contacts: c
             .contacts
@@ -238,7 +257,7 @@ pub(crate) fn render(model: &Model, customer_id: Uuid, c: &CustomerRecord) -> Cu
                 phone: contact.phone.clone(),
             })
             .collect(),
-        orders_count: links.orders.count,
+        orders_count: orders.count,
         revenue: numbers(&money.revenue),
         refunds: numbers(&money.refunds),
         net_revenue: numbers(&money.net_revenue),
@@ -247,11 +266,11 @@ pub(crate) fn render(model: &Model, customer_id: Uuid, c: &CustomerRecord) -> Cu
         refunds_exact: exact(&money.refunds),
         net_revenue_exact: exact(&money.net_revenue),
         margin_exact: exact(&money.margin),
-        first_order_at: links.orders.first_order_at(),
-        last_order_at: links.orders.last_order_at(),
+        first_order_at,
+        last_order_at,
         leads,
-        open_tickets: tickets.iter().filter(|(_, t)| t.is_open()).count() as u64,
-        total_tickets: tickets.len() as u64,
+        open_tickets: tickets.open,
+        total_tickets: tickets.total,
         last_ticket,
         last_nps: c.last_nps.as_ref().map(|s| s.score),
         last_nps_at: c.last_nps.as_ref().map(|s| s.occurred_at),
@@ -284,14 +303,14 @@ pub(crate) fn profile_completeness(c: &CustomerRecord) -> f64 {
     set as f64 / COMPLETENESS_FIELDS as f64
 }
 
-fn leads_view(model: &Model, links: &Links) -> LeadsView {
-    let items: Vec<LeadView> = links
-        .leads
-        .iter()
-        .filter_map(|id| {
-            let lead = model.leads.get(id)?;
+fn leads_view(model: &Model, customer_id: Uuid) -> LeadsView {
+    let items: Vec<LeadView> = model
+        .customer_leads
+        .range(of_customer(customer_id, Uuid::nil(), Uuid::max()))
+        .filter_map(|((_, id), _)| {
+            let lead = model.leads.get(&id)?;
             Some(LeadView {
-                lead_id: *id,
+                lead_id: id,
                 name: lead.name.clone(),
                 pipeline: lead.pipeline.clone(),
                 stage: lead.stage.clone(),

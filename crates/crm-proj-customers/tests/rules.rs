@@ -619,7 +619,7 @@ fn the_projection_names_itself_and_its_queries() {
     let projection = CustomersProjection::new();
     assert_eq!(projection.name(), "customers");
     assert_eq!(projection.queries(), ["customer.get", "customer.list"]);
-    assert_eq!(projection.store_format(), 2);
+    assert_eq!(projection.store_format(), 3);
 }
 
 #[test]
@@ -628,30 +628,47 @@ fn drained_changes_are_in_key_order_and_restore_exactly() {
     let mut live = CustomersProjection::new();
     let mut store = Store::default();
     feed(&mut live, &mut store, &log.envelopes, 5);
-    // Every key is `<table>/` and the 16 bytes of a UUID; leads closed without a customer
-    // are gone, and derived links are not stored.
-    let tables: Vec<&str> = store
-        .entries
-        .keys()
-        .map(|k| {
-            let (table, id) = k.split_at(k.len() - 16);
-            assert!(Uuid::from_slice(id).is_ok());
-            std::str::from_utf8(table).expect("a table name")
-        })
-        .collect();
-    assert!(tables
-        .iter()
-        .all(|t| ["customer/", "lead/", "order/", "ticket/"].contains(t)));
+    // Every key is `<table>/` and the bytes of its key: a UUID's 16, a customer id's and a
+    // lead id's 32, a customer id's and a time's 24, none for the one `totals` row. Leads
+    // closed without a customer are gone.
+    let layout: [(&str, usize); 10] = [
+        ("customer/", 16),
+        ("lead/", 16),
+        ("order/", 16),
+        ("ticket/", 16),
+        ("customer_lead/", 32),
+        ("order_totals/", 16),
+        ("order_placed/", 24),
+        ("order_placed_newest/", 24),
+        ("ticket_totals/", 16),
+        ("totals/", 0),
+    ];
+    for key in store.entries.keys() {
+        let width = layout
+            .iter()
+            .find(|(table, _)| key.starts_with(table.as_bytes()))
+            .map(|(table, width)| table.len() + width);
+        assert_eq!(width, Some(key.len()), "{}", String::from_utf8_lossy(key));
+    }
     for (table, id) in [
         ("customer/", CUSTOMER_A),
         ("order/", ORDER_A2),
         ("ticket/", COMPLAINT),
+        ("order_totals/", CUSTOMER_A),
+        ("ticket_totals/", CUSTOMER_B),
     ] {
         assert!(
             store.entries.contains_key(&stored_key(table, id)),
             "{table}{id}"
         );
     }
+    let lead_link = [
+        stored_key("customer_lead/", CUSTOMER_A),
+        example_lead(1).as_bytes().to_vec(),
+    ]
+    .concat();
+    assert!(store.entries.contains_key(&lead_link));
+    assert!(store.entries.contains_key(b"totals/".as_slice()));
     let mut restored = CustomersProjection::new();
     store.restore_into(&mut restored);
     assert_eq!(restored, live);

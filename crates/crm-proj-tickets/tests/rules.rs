@@ -659,7 +659,21 @@ fn the_store_restores_the_live_model_and_refuses_damage() {
             String::from_utf8_lossy(key.split(|b| *b == b'/').next().unwrap_or(b"")).into_owned()
         })
         .collect();
-    assert_eq!(keys, ["first_response", "resolution", "ticket", "ticket"]);
+    assert_eq!(
+        keys,
+        [
+            "backlog_assignee",
+            "first_response",
+            "opened",
+            "opened",
+            "resolution",
+            "response_delay",
+            "response_delay",
+            "ticket",
+            "ticket",
+            "totals"
+        ]
+    );
     let mut restored = TicketsProjection::default();
     store.restore_into(&mut restored);
     assert_eq!(restored, live);
@@ -711,7 +725,7 @@ fn name_queries_and_store_format() {
     let p = TicketsProjection::default();
     assert_eq!(p.name(), "tickets");
     assert_eq!(p.queries(), &["tickets.list", "tickets.stats"]);
-    assert_eq!(p.store_format(), 1);
+    assert_eq!(p.store_format(), 2);
     assert_eq!(
         query(&p, "tickets.list", json!({})),
         json!({"tickets": [], "next": null})
