@@ -4,16 +4,26 @@
 //! sales cycle and velocity; served by the `funnel.get` query.
 //!
 //! A deterministic fold (docs/DESIGN.md rule 10): time comes only from `occurred_at`, every map is
-//! ordered, and the store (crm-projector's SDK, store format 1) holds two tables:
+//! ordered, and the store (crm-projector's SDK, store format 2) is the whole state, in six
+//! tables; nothing is kept in memory across events, and nothing is rebuilt at start:
 //!
 //! | table | key | row |
 //! | --- | --- | --- |
 //! | `lead` | lead id | the lead's pipeline, creation time, status, current stage and since when, stages entered, completed stays, estimated value, win |
 //! | `pipeline` | name | the stage list of the last `PipelineDefined` for it |
+//! | `funnel` | period (`0` and five zero bytes for all leads, or `1` and the month), pipeline | the totals of the pipeline's leads in the period: created, open, won, lost, disqualified, deal values and cycle sum, and per stage current, entered, stays and their sum, open value |
+//! | `stay` | period, pipeline, stage, duration (micros, u64 big-endian) | how many completed stays in that stage took that long |
+//! | `stay_reversed` | the same with the duration's bits inverted | nothing: the `stay` entries in reverse order, to step back from one |
+//! | `stay_median` | period, pipeline, stage | the lower middle stay duration, how many are below it and equal to it, out of how many |
 //!
-//! The totals per (pipeline, period) are the sum of each lead's contribution, derived in
-//! memory (an event takes the lead's old contribution out and puts the new one in) and
-//! recomputed by `restore`; rates, averages and medians are computed when read.
+//! In the `stay` keys the pipeline and stage are written with each `0` byte as `0 255` and end
+//! with `0 1`, so that keys sort by period, pipeline, stage, then duration.
+//!
+//! The fold keeps the `funnel` rows equal to the sum of each lead's contribution (an event
+//! takes the lead's old contribution out and puts the new one in) and the `stay` multisets
+//! equal to the leads' stays, moving each median a step when a stay is added; so `funnel.get`
+//! reads the pipeline, one `funnel` row and a row or two per stage, whatever the number of
+//! leads. Rates, averages and medians are computed when read.
 //!
 //! Counting rules and the choices the contract leaves open:
 //! - A lead enters a stage once: creation enters the first stage, an advance enters only its
@@ -41,13 +51,16 @@
 //!   as strings (docs/NATS_API.md, "Big numbers"). The velocity is computed exactly from the
 //!   integer sums and rounded once.
 
+mod keys;
 mod model;
+mod ranked;
 mod view;
 
 use crm_domain::Month;
 use crm_projector::{EventEnvelope, QueryError, ReadModel, StoredTable};
 use serde::Deserialize;
 
+use keys::PeriodKey;
 use model::Model;
 
 pub use view::{ExactByCurrency, FunnelView, MoneyByCurrency, StageView};
@@ -69,25 +82,34 @@ impl FunnelProjection {
     }
 
     /// The funnel of `pipeline` over all its leads (`month: None`) or those created in
-    /// `month`; `None` for a pipeline that does not exist.
+    /// `month`; `None` for a pipeline that does not exist. Reads the pipeline, the funnel's
+    /// totals and a row or two per stage for its median, however many leads there are.
     pub fn funnel(&self, pipeline: &str, month: Option<Month>) -> Option<FunnelView> {
         let stages = self.model.stages(pipeline)?;
-        let funnel = self.model.funnels.get(&(pipeline.to_owned(), month));
-        Some(view::render(pipeline, stages, month, funnel))
+        let key = (PeriodKey(month), pipeline.to_owned());
+        let funnel = self.model.funnels.get(&key);
+        let median = |stage: &str| self.model.median_stay_micros(&key, stage);
+        Some(view::render(
+            pipeline,
+            &stages,
+            month,
+            funnel.as_deref(),
+            &median,
+        ))
     }
 
     /// The pipelines that exist, by name, with their current stages.
-    pub fn pipelines(&self) -> impl Iterator<Item = (&str, &[String])> {
+    pub fn pipelines(&self) -> impl Iterator<Item = (String, Vec<String>)> {
         let default = crm_domain::types::DEFAULT_PIPELINE;
         let undefined_default = (!self.model.pipelines.contains_key(&default.to_owned()))
-            .then_some((default, model::default_stages()));
+            .then(|| (default.to_owned(), model::default_stages().to_vec()));
         let defined = self
             .model
             .pipelines
             .iter()
-            .map(|(name, stages)| (name.as_str(), stages.as_slice()));
-        let mut all: Vec<(&str, &[String])> = defined.chain(undefined_default).collect();
-        all.sort_by_key(|(name, _)| *name);
+            .map(|(name, stages)| (name, stages.into_owned()));
+        let mut all: Vec<(String, Vec<String>)> = defined.chain(undefined_default).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
         all.into_iter()
     }
 }
@@ -95,7 +117,7 @@ impl FunnelProjection {
 impl ReadModel for FunnelProjection {
     const NAME: &'static str = NAME;
     const QUERIES: &'static [&'static str] = QUERIES;
-    const STORE_FORMAT: u32 = 1;
+    const STORE_FORMAT: u32 = 2;
 
     fn apply(&mut self, event: &EventEnvelope) {
         self.model.apply(event);
@@ -103,10 +125,6 @@ impl ReadModel for FunnelProjection {
 
     fn tables(&mut self) -> Vec<&mut dyn StoredTable> {
         self.model.tables()
-    }
-
-    fn restored(&mut self) {
-        self.model.rebuild_funnels();
     }
 
     fn query(

@@ -1,15 +1,20 @@
-//! The funnel read model in memory: pipeline definitions and one record per lead (stored),
-//! and the per-pipeline, per-period totals derived from the lead records, plus the fold.
+//! The funnel read model: pipeline definitions, one record per lead, and the per-pipeline,
+//! per-period totals summed from the lead records (all of it in stored tables), plus the
+//! fold that keeps the totals current.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crm_domain::event::{AggregateEvent, LeadCreated, LeadEvent, LeadWon, PipelineEvent};
 use crm_domain::money::MinorSum;
 use crm_domain::types::{LeadStatus, DEFAULT_PIPELINE, DEFAULT_PIPELINE_STAGES};
-use crm_domain::{Currency, Money, Month, Timestamp};
+use crm_domain::{Currency, Money, Timestamp};
 use crm_projector::{EventEnvelope, StoredTable, Table};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::keys::{PeriodKey, StageKey};
+use crate::ranked::Ranked;
 
 /// A lead's path through its pipeline, as far as the funnel needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,12 +76,14 @@ impl LeadRecord {
     }
 }
 
-/// The period a funnel covers: all leads, or those created in one month (UTC).
-pub(crate) type Period = Option<Month>;
+/// A funnel's key: its period (all leads, or those created in one month, UTC), then its
+/// pipeline.
+pub(crate) type FunnelKey = (PeriodKey, String);
 
 /// Totals over the leads of one pipeline and period: the sum of each lead's contribution
-/// ([`Funnel::contribute`]), kept exact so that removing a contribution undoes adding it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// ([`Funnel::contribute`], and its stays), kept exact so that removing a contribution undoes
+/// adding it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Funnel {
     pub stages: BTreeMap<String, StageTotals>,
     pub created: u64,
@@ -88,23 +95,23 @@ pub(crate) struct Funnel {
     pub cycle_micros_sum: i128,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StageTotals {
     /// Open leads in the stage now.
     pub current: u64,
     /// Leads that ever entered the stage.
     pub entered: u64,
-    /// Completed stays: their number, total and multiset of durations (for the median).
+    /// Completed stays: their number and total (their durations, for the median, are in
+    /// [`Model::stays`]).
     pub stays: u64,
     pub stay_micros_sum: i128,
-    pub stay_micros: BTreeMap<i64, u64>,
     /// Estimated values of the open leads in the stage now.
     pub value: BTreeMap<Currency, MoneySum>,
 }
 
 /// A sum of amounts in one currency and how many: exact (`MinorSum`: an i128 sum of event
 /// amounts cannot overflow, see `crm_domain::money::MinorSum`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct MoneySum {
     pub sum: MinorSum,
     pub count: u64,
@@ -144,7 +151,7 @@ impl StageTotals {
         self.current == 0
             && self.entered == 0
             && self.stays == 0
-            && self.stay_micros.is_empty()
+            && self.stay_micros_sum == 0
             && self.value.is_empty()
     }
 }
@@ -158,27 +165,19 @@ impl Funnel {
             && self.lost == 0
             && self.disqualified == 0
             && self.deal_values.is_empty()
+            && self.cycle_micros_sum == 0
     }
 
     fn stage(&mut self, name: &str) -> &mut StageTotals {
         self.stages.entry(name.to_owned()).or_default()
     }
 
-    /// Adds or removes everything one lead counts for.
+    /// Adds or removes everything one lead counts for but its stays (see
+    /// [`Model::replace`]).
     fn contribute(&mut self, lead: &LeadRecord, sign: Sign) {
         count(&mut self.created, sign);
         for stage in &lead.entered {
             count(&mut self.stage(stage).entered, sign);
-        }
-        for stay in &lead.stays {
-            let totals = self.stage(&stay.stage);
-            count(&mut totals.stays, sign);
-            sum(&mut totals.stay_micros_sum, i128::from(stay.micros), sign);
-            let durations = totals.stay_micros.entry(stay.micros).or_default();
-            count(durations, sign);
-            if *durations == 0 {
-                totals.stay_micros.remove(&stay.micros);
-            }
         }
         match lead.status {
             LeadStatus::Open => {
@@ -203,18 +202,28 @@ impl Funnel {
             LeadStatus::Lost => count(&mut self.lost, sign),
             LeadStatus::Disqualified => count(&mut self.disqualified, sign),
         }
-        self.stages.retain(|_, totals| !totals.is_empty());
+    }
+
+    /// Adds (`n` > 0) or removes `n` stays of `micros` in `stage`.
+    fn add_stays(&mut self, stage: &str, micros: u64, n: i64) {
+        let totals = self.stage(stage);
+        totals.stays = totals.stays.saturating_add_signed(n);
+        totals.stay_micros_sum += i128::from(n) * i128::from(micros);
     }
 }
 
-/// The whole read model: the stored tables (pipelines defined in the log, leads) and the
-/// funnels derived from the leads.
+/// The stay durations of every (period, pipeline, stage), with their lower median.
+pub(crate) type Stays = Ranked<StageKey, 50>;
+
+/// The whole read model, all of it in stored tables: the pipelines defined in the log, the
+/// leads, and the funnels summed from the leads (kept current by the fold).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Model {
     /// Pipelines defined in the log; `default` exists without being defined.
     pub pipelines: Table<String, Vec<String>>,
     pub leads: Table<Uuid, LeadRecord>,
-    pub funnels: BTreeMap<(String, Period), Funnel>,
+    pub funnels: Table<FunnelKey, Funnel>,
+    pub stays: Stays,
 }
 
 impl Default for Model {
@@ -222,7 +231,8 @@ impl Default for Model {
         Model {
             pipelines: Table::new("pipeline"),
             leads: Table::new("lead"),
-            funnels: BTreeMap::new(),
+            funnels: Table::new("funnel"),
+            stays: Ranked::new("stay_median", "stay", "stay_reversed"),
         }
     }
 }
@@ -233,6 +243,16 @@ pub(crate) fn default_stages() -> &'static [String] {
     static STAGES: std::sync::LazyLock<Vec<String>> =
         std::sync::LazyLock::new(|| DEFAULT_PIPELINE_STAGES.map(str::to_owned).to_vec());
     &STAGES
+}
+
+/// The funnels a lead counts in: its pipeline's over all leads and over its creation month.
+fn funnel_keys(lead: &LeadRecord) -> [FunnelKey; 2] {
+    [None, Some(lead.created_at.month())].map(|period| (PeriodKey(period), lead.pipeline.clone()))
+}
+
+/// A stay's duration as stored in [`Stays`] (never negative: see [`elapsed_micros`]).
+fn stay_micros(stay: &Stay) -> u64 {
+    u64::try_from(stay.micros).unwrap_or(0)
 }
 
 impl Model {
@@ -285,26 +305,42 @@ impl Model {
         }
     }
 
-    /// The tables `crm_projector::ReadModel` stores and restores.
+    /// The tables `crm_projector::ReadModel` stores: the whole state.
     pub fn tables(&mut self) -> Vec<&mut dyn StoredTable> {
-        vec![&mut self.pipelines, &mut self.leads]
+        let mut tables: Vec<&mut dyn StoredTable> =
+            vec![&mut self.pipelines, &mut self.leads, &mut self.funnels];
+        tables.extend(self.stays.tables());
+        tables
     }
 
     /// The stages of an existing pipeline.
-    pub fn stages(&self, pipeline: &str) -> Option<&[String]> {
+    pub fn stages(&self, pipeline: &str) -> Option<Cow<'_, [String]>> {
         match self.pipelines.get(&pipeline.to_owned()) {
-            Some(stages) => Some(stages),
-            None if pipeline == DEFAULT_PIPELINE => Some(default_stages()),
+            Some(Cow::Borrowed(stages)) => Some(Cow::Borrowed(stages.as_slice())),
+            Some(Cow::Owned(stages)) => Some(Cow::Owned(stages)),
+            None if pipeline == DEFAULT_PIPELINE => Some(Cow::Borrowed(default_stages())),
             None => None,
         }
     }
 
-    /// Recomputes the derived funnels from the lead records (after a restore).
-    pub fn rebuild_funnels(&mut self) {
-        self.funnels.clear();
-        for lead in self.leads.values() {
-            contribute(&mut self.funnels, lead, Sign::Add);
-        }
+    /// The median of the completed stays in a funnel's stage, in microseconds (the mean of
+    /// the two middle ones for an even count); `None` when none completed. Reads a row or
+    /// two, however many stays there are.
+    pub fn median_stay_micros(&self, funnel: &FunnelKey, stage: &str) -> Option<f64> {
+        let scope = StageKey {
+            period: funnel.0,
+            pipeline: funnel.1.clone(),
+            stage: stage.to_owned(),
+        };
+        // The cursor is on the lower middle value (rank (count - 1) / 2, from 0); the upper
+        // one (rank count / 2) is the same value or the next.
+        let cursor = self.stays.cursor(&scope)?;
+        let upper = if cursor.count / 2 < cursor.below.saturating_add(cursor.at) {
+            cursor.value
+        } else {
+            self.stays.next(&scope, cursor.value)?.0
+        };
+        Some((cursor.value as f64 + upper as f64) / 2.0)
     }
 
     fn create(&mut self, e: &LeadCreated, at: Timestamp) {
@@ -322,7 +358,7 @@ impl Model {
             estimated_value: e.estimated_value,
             win: None,
         };
-        contribute(&mut self.funnels, &lead, Sign::Add);
+        self.replace(None, &lead);
         self.leads.insert(e.lead_id, lead);
     }
 
@@ -338,9 +374,9 @@ impl Model {
     }
 
     /// Changes an open lead, keeping the funnels equal to the sum of the leads'
-    /// contributions: the old contribution comes out, the new one goes in.
+    /// contributions.
     fn update(&mut self, id: Uuid, change: impl FnOnce(&mut LeadRecord)) {
-        let Some(lead) = self.leads.get(&id) else {
+        let Some(lead) = self.leads.get(&id).map(Cow::into_owned) else {
             return;
         };
         if !lead.is_open() {
@@ -348,23 +384,166 @@ impl Model {
         }
         let mut changed = lead.clone();
         change(&mut changed);
-        if &changed == lead {
+        if changed == lead {
             return;
         }
-        contribute(&mut self.funnels, lead, Sign::Remove);
-        contribute(&mut self.funnels, &changed, Sign::Add);
+        self.replace(Some(&lead), &changed);
         self.leads.insert(id, changed);
+    }
+
+    /// Takes `old`'s contribution (if any) out of the funnels and puts `new`'s in: in each
+    /// funnel either counts in, the totals of the one go out and the other's come in; of the
+    /// stays, only the ones that differ (a changed lead has one more) are taken out or added.
+    fn replace(&mut self, old: Option<&LeadRecord>, new: &LeadRecord) {
+        let stays = stay_changes(old, new);
+        let mut keys: BTreeSet<FunnelKey> = BTreeSet::new();
+        keys.extend(old.map(funnel_keys).into_iter().flatten());
+        keys.extend(funnel_keys(new));
+        for key in keys {
+            let empty = self.funnels.upsert(key.clone(), |funnel| {
+                if let Some(old) = old.filter(|old| funnel_keys(old).contains(&key)) {
+                    funnel.contribute(old, Sign::Remove);
+                }
+                if funnel_keys(new).contains(&key) {
+                    funnel.contribute(new, Sign::Add);
+                }
+                for ((_, stage, micros), n) in stays.iter().filter(|((k, _, _), _)| *k == key) {
+                    funnel.add_stays(stage, *micros, *n);
+                }
+                funnel.stages.retain(|_, totals| !totals.is_empty());
+                funnel.is_empty()
+            });
+            if empty {
+                self.funnels.remove(&key);
+            }
+        }
+        for ((key, stage, micros), n) in stays {
+            let scope = StageKey {
+                period: key.0,
+                pipeline: key.1,
+                stage,
+            };
+            for _ in 0..n.unsigned_abs() {
+                if n > 0 {
+                    self.stays.insert(&scope, micros);
+                } else {
+                    self.stays.remove(&scope, micros);
+                }
+            }
+        }
     }
 }
 
-/// Adds or removes a lead's contribution to its pipeline's funnels (all time and its month).
-fn contribute(funnels: &mut BTreeMap<(String, Period), Funnel>, lead: &LeadRecord, sign: Sign) {
-    for period in [None, Some(lead.created_at.month())] {
-        let key = (lead.pipeline.clone(), period);
-        let funnel = funnels.entry(key.clone()).or_default();
-        funnel.contribute(lead, sign);
-        if funnel.is_empty() {
-            funnels.remove(&key);
+/// A stay in a funnel: the funnel, the stage and the duration in microseconds.
+type StayIn = (FunnelKey, String, u64);
+
+/// The stays of `new` in its funnels minus those of `old` in its funnels, as net counts (none
+/// zero). A changed lead is in the same funnels and has the same stays and then some: only
+/// the stays after the common ones are compared.
+fn stay_changes(old: Option<&LeadRecord>, new: &LeadRecord) -> BTreeMap<StayIn, i64> {
+    let common = match old {
+        Some(old) if funnel_keys(old) == funnel_keys(new) => old
+            .stays
+            .iter()
+            .zip(&new.stays)
+            .take_while(|(a, b)| a == b)
+            .count(),
+        _ => 0,
+    };
+    let mut changes: BTreeMap<StayIn, i64> = BTreeMap::new();
+    let mut add = |lead: &LeadRecord, n: i64| {
+        for key in funnel_keys(lead) {
+            for stay in lead.stays.iter().skip(common) {
+                let change = changes
+                    .entry((key.clone(), stay.stage.clone(), stay_micros(stay)))
+                    .or_default();
+                *change += n;
+            }
+        }
+    };
+    if let Some(old) = old {
+        add(old, -1);
+    }
+    add(new, 1);
+    changes.retain(|_, n| *n != 0);
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use crm_proj_testkit::{arbitrary_stream, seeds, valid_stream};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::view::median_micros;
+
+    type Multisets = BTreeMap<StageKey, BTreeMap<u64, u64>>;
+
+    /// The funnels and the stay durations summed afresh from every lead record: what the
+    /// fold keeps current, by a full scan.
+    fn recount(model: &Model) -> (BTreeMap<FunnelKey, Funnel>, Multisets) {
+        let mut funnels: BTreeMap<FunnelKey, Funnel> = BTreeMap::new();
+        let mut stays: Multisets = BTreeMap::new();
+        for lead in model.leads.values() {
+            for key in funnel_keys(&lead) {
+                let funnel = funnels.entry(key.clone()).or_default();
+                funnel.contribute(&lead, Sign::Add);
+                for stay in &lead.stays {
+                    funnel.add_stays(&stay.stage, stay_micros(stay), 1);
+                    let scope = StageKey {
+                        period: key.0,
+                        pipeline: key.1.clone(),
+                        stage: stay.stage.clone(),
+                    };
+                    let durations = stays.entry(scope).or_default();
+                    *durations.entry(stay_micros(stay)).or_default() += 1;
+                }
+            }
+        }
+        (funnels, stays)
+    }
+
+    fn check_against_recount(model: &Model) -> Result<(), TestCaseError> {
+        let (funnels, stays) = recount(model);
+        let stored: BTreeMap<FunnelKey, Funnel> = model
+            .funnels
+            .iter()
+            .map(|(key, funnel)| (key, funnel.into_owned()))
+            .collect();
+        prop_assert_eq!(stored, funnels);
+        prop_assert_eq!(&model.stays.all(), &stays);
+        for (scope, durations) in &stays {
+            let funnel = (scope.period, scope.pipeline.clone());
+            prop_assert_eq!(
+                model.median_stay_micros(&funnel, &scope.stage),
+                median_micros(durations)
+            );
+        }
+        Ok(())
+    }
+
+    fn check_stream(envelopes: &[EventEnvelope]) -> Result<(), TestCaseError> {
+        let mut model = Model::default();
+        for (n, envelope) in envelopes.iter().enumerate() {
+            model.apply(envelope);
+            if n % 10 == 0 {
+                check_against_recount(&model)?;
+            }
+        }
+        check_against_recount(&model)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn stored_funnels_equal_a_recount_of_valid_streams(seeds in seeds(120)) {
+            check_stream(&valid_stream(&seeds))?;
+        }
+
+        #[test]
+        fn stored_funnels_equal_a_recount_of_arbitrary_streams(seeds in seeds(120)) {
+            check_stream(&arbitrary_stream(&seeds))?;
         }
     }
 }

@@ -6,6 +6,8 @@
 //! nothing, so no event sequence can corrupt a counter or panic. Rows are checked with `get`
 //! before `update`, because `update` marks a row to store even when the change is a no-op.
 
+use std::ops::Bound;
+
 use crm_domain::event::*;
 use crm_domain::types::{LeadSource, SurveyKind, TicketCategory};
 use crm_domain::{Currency, Event, Month, Timestamp};
@@ -13,8 +15,8 @@ use crm_projector::EventEnvelope;
 use uuid::Uuid;
 
 use crate::model::{
-    Bucket, CurrencyTotals, CustomerMemory, Duration, LeadMemory, Model, OrderMemory, ProfileField,
-    Sales, SourceTotals, TicketMemory,
+    profile_window_start, Bucket, CurrencyTotals, CustomerMemory, Duration, DurationKind,
+    DurationScope, LeadMemory, Model, OrderMemory, ProfileField, Sales, SourceTotals, TicketMemory,
 };
 
 /// NPS answers at or above this are promoters; at or below `NPS_DETRACTOR_MAX` detractors.
@@ -108,9 +110,60 @@ impl Model {
         }
     }
 
+    /// Moves "now" to `at` when it is newer, and with it the data update window: the
+    /// customers whose newest profile change it leaves behind no longer count in it.
     fn note_time(&mut self, at: Timestamp) {
-        if self.meta.get().newest_at.is_none_or(|newest| at > newest) {
-            self.meta.update(|meta| meta.newest_at = Some(at));
+        let newest = self.meta.get().newest_at;
+        if newest.is_some_and(|newest| at <= newest) {
+            return;
+        }
+        let from = newest.map(profile_window_start);
+        let to = profile_window_start(at);
+        let left: u64 = match from {
+            Some(from) if from >= to => 0,
+            _ => self
+                .profile_changes
+                .range((
+                    from.map_or(Bound::Unbounded, Bound::Excluded),
+                    Bound::Included(to),
+                ))
+                .map(|(_, n)| *n)
+                .sum(),
+        };
+        self.meta.update(|meta| {
+            meta.newest_at = Some(at);
+            meta.recent_profile_changes = meta.recent_profile_changes.saturating_sub(left);
+        });
+    }
+
+    /// A customer's place in the data update window moves from `before` to `after` (the
+    /// time of its newest profile change while it is active, else `None`).
+    fn move_in_window(&mut self, before: Option<Timestamp>, after: Option<Timestamp>) {
+        if before == after {
+            return;
+        }
+        let start = self.meta.get().newest_at.map(profile_window_start);
+        let in_window = |at: Timestamp| start.is_none_or(|start| at > start);
+        if let Some(before) = before {
+            let emptied = self.profile_changes.update(&before, |n| {
+                *n = n.saturating_sub(1);
+                *n == 0
+            });
+            if emptied == Some(true) {
+                self.profile_changes.remove(&before);
+            }
+            if in_window(before) {
+                self.meta.update(|meta| {
+                    meta.recent_profile_changes = meta.recent_profile_changes.saturating_sub(1);
+                });
+            }
+        }
+        if let Some(after) = after {
+            self.profile_changes.upsert(after, inc);
+            if in_window(after) {
+                self.meta
+                    .update(|meta| inc(&mut meta.recent_profile_changes));
+            }
         }
     }
 
@@ -206,13 +259,15 @@ impl Model {
             }
         }
         // An order may have created the record before the registration was seen.
-        let filled = self.customers.upsert(e.customer_id, |customer| {
+        let (filled, window) = self.customers.upsert(e.customer_id, |customer| {
+            let before = customer.window_time();
             customer.registered = true;
             customer.active = true;
             customer.source = e.source;
             customer.profile_fields = fields;
-            customer.filled_fields()
+            (customer.filled_fields(), (before, customer.window_time()))
         });
+        self.move_in_window(window.0, window.1);
         self.both(month, |b| {
             inc(&mut b.customers_registered);
             b.profile_fields_delta = b.profile_fields_delta.saturating_add(filled);
@@ -231,6 +286,7 @@ impl Model {
             return;
         }
         let changed = self.customers.update(&customer_id, |customer| {
+            let before_window = customer.window_time();
             let before = customer.active_fields();
             change(&mut customer.profile_fields);
             let delta = customer.active_fields() - before;
@@ -238,11 +294,16 @@ impl Model {
                 customer.last_profile_change_at = Some(at);
             }
             let first_in_month = customer.active && customer.months_updated.insert(month);
-            (delta, first_in_month)
+            (
+                delta,
+                first_in_month,
+                (before_window, customer.window_time()),
+            )
         });
-        let Some((delta, first_in_month)) = changed else {
+        let Some((delta, first_in_month, window)) = changed else {
             return;
         };
+        self.move_in_window(window.0, window.1);
         if delta != 0 {
             self.both(month, |b| {
                 b.profile_fields_delta = b.profile_fields_delta.saturating_add(delta);
@@ -261,12 +322,14 @@ impl Model {
         if !customer.registered || customer.active == active {
             return;
         }
-        let Some(filled) = self.customers.update(&customer_id, |customer| {
+        let Some((filled, window)) = self.customers.update(&customer_id, |customer| {
+            let before = customer.window_time();
             customer.active = active;
-            customer.filled_fields()
+            (customer.filled_fields(), (before, customer.window_time()))
         }) else {
             return;
         };
+        self.move_in_window(window.0, window.1);
         self.both(month, |b| {
             if active {
                 inc(&mut b.customers_reactivated);
@@ -478,7 +541,7 @@ impl Model {
         };
         self.tickets
             .update(&ticket_id, |t| t.first_response = Some(duration));
-        self.durations.first_response.insert(duration);
+        self.measured(DurationKind::FirstResponse, duration);
         self.both(month, |b| {
             inc(&mut b.first_responses);
             b.first_response_micros = b
@@ -498,7 +561,7 @@ impl Model {
             };
             self.tickets
                 .update(&ticket_id, |t| t.resolution = Some(duration));
-            self.durations.resolution.insert(duration);
+            self.measured(DurationKind::Resolution, duration);
             self.both(month, |b| {
                 inc(&mut b.resolutions);
                 b.resolution_micros = b
@@ -507,6 +570,14 @@ impl Model {
             });
         }
         self.ticket_backlog(ticket_id, month, false);
+    }
+
+    /// A ticket duration, for the percentiles of all time and of its month.
+    fn measured(&mut self, kind: DurationKind, duration: Duration) {
+        for month in [None, Some(duration.month)] {
+            self.durations
+                .insert(&DurationScope { kind, month }, duration.micros);
+        }
     }
 
     /// The ticket enters (`true`: reopened) or leaves (resolved, closed) the backlog.
@@ -644,4 +715,90 @@ fn add(counter: &mut u64, amount: u64) {
 
 fn add_signed(counter: &mut u64, delta: i64) {
     *counter = counter.saturating_add_signed(delta);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crm_proj_testkit::{arbitrary_stream, seeds, valid_stream};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::query::p90_by_scan;
+
+    /// The indexes the fold keeps, recomputed by full scans of the customers and tickets,
+    /// must equal the stored ones, and so must the counter and percentiles read from them.
+    fn check_against_scans(model: &Model) -> Result<(), TestCaseError> {
+        let mut window: BTreeMap<Timestamp, u64> = BTreeMap::new();
+        for customer in model.customers.values() {
+            if let Some(at) = customer.window_time() {
+                *window.entry(at).or_default() += 1;
+            }
+        }
+        let stored: BTreeMap<Timestamp, u64> = model
+            .profile_changes
+            .iter()
+            .map(|(at, n)| (at, *n))
+            .collect();
+        prop_assert_eq!(&stored, &window);
+        let meta = model.meta.get();
+        let recent = meta.newest_at.map_or(0, |newest| {
+            let start = profile_window_start(newest);
+            model
+                .customers
+                .values()
+                .filter(|c| c.active && c.last_profile_change_at.is_some_and(|at| at > start))
+                .count() as u64
+        });
+        prop_assert_eq!(meta.recent_profile_changes, recent);
+
+        let mut durations: BTreeMap<DurationScope, BTreeMap<u64, u64>> = BTreeMap::new();
+        for ticket in model.tickets.values() {
+            for (kind, duration) in [
+                (DurationKind::FirstResponse, ticket.first_response),
+                (DurationKind::Resolution, ticket.resolution),
+            ] {
+                let Some(duration) = duration else { continue };
+                for month in [None, Some(duration.month)] {
+                    let values = durations.entry(DurationScope { kind, month }).or_default();
+                    *values.entry(duration.micros).or_default() += 1;
+                }
+            }
+        }
+        prop_assert_eq!(&model.durations.all(), &durations);
+        for (scope, values) in &durations {
+            prop_assert_eq!(
+                model.durations.cursor(scope).map(|c| c.value),
+                p90_by_scan(values)
+            );
+        }
+        Ok(())
+    }
+
+    fn check_stream(envelopes: &[EventEnvelope]) -> Result<(), TestCaseError> {
+        let mut model = Model::default();
+        for (n, envelope) in envelopes.iter().enumerate() {
+            model.apply(envelope);
+            if n % 10 == 0 {
+                check_against_scans(&model)?;
+            }
+        }
+        check_against_scans(&model)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        // 200 commands, six hours apart: 50 days, so the 30-day window moves past changes.
+        #[test]
+        fn stored_indexes_equal_scans_of_valid_streams(seeds in seeds(200)) {
+            check_stream(&valid_stream(&seeds))?;
+        }
+
+        #[test]
+        fn stored_indexes_equal_scans_of_arbitrary_streams(seeds in seeds(200)) {
+            check_stream(&arbitrary_stream(&seeds))?;
+        }
+    }
 }

@@ -92,25 +92,36 @@
 //!
 //! The model keeps its state in the projection SDK's tables (`crm_projector::table`), one
 //! stored row per key `<table>/<key bytes>`, rows in the projection stores' record codec
-//! (`STORE_FORMAT` 1; a store of another format is rebuilt from the log):
+//! (`STORE_FORMAT` 2; a store of another format is rebuilt from the log). The tables are the
+//! whole state: nothing is kept in memory across events and nothing is rebuilt at start.
 //!
 //! | table | key bytes (after `<table>/`) | row |
 //! | --- | --- | --- |
-//! | `meta` | none (one row) | the newest `occurred_at` |
+//! | `meta` | none (one row) | the newest `occurred_at`; the active customers whose newest profile change is in the 30 days up to it |
 //! | `all` | none (one row) | the all-time bucket |
 //! | `months` | year (i32 big-endian, sign bit flipped), month (1 byte) | a month's bucket |
 //! | `leads` | lead id (16 bytes) | lead memory |
 //! | `customers` | customer id | customer memory |
 //! | `orders` | order id | order memory |
 //! | `tickets` | ticket id | ticket memory |
+//! | `profile_changes` | time (i64 micros big-endian, sign bit flipped) | how many active customers have their newest profile change then |
+//! | `durations` | scope (7 bytes: kind `0` first response or `1` resolution; `0` and five zero bytes for all time, or `1` and the month), duration (u64 micros big-endian) | how many tickets took that long |
+//! | `durations_reversed` | scope, the duration's bits inverted | nothing: the `durations` entries in reverse order, to step back from one |
+//! | `duration_p90` | scope | the nearest-rank 90th percentile duration, how many are below it and equal to it, out of how many |
 //!
-//! Rows are never deleted. The ticket-duration index is not stored: it is rebuilt from
-//! `tickets` on restore. Rebuilding twice from the same events gives byte-identical stores,
-//! and a model restored from its store equals the one that wrote it.
+//! The fold keeps the indexes current, so that a report reads the period's buckets (one per
+//! month), `meta` and the `duration_p90` rows, whatever the number of customers, orders or
+//! tickets: a newer `occurred_at` moves the data update window and takes the customers whose
+//! newest change it leaves behind (a range of `profile_changes`) out of the count in `meta`;
+//! each new ticket duration moves its scopes' percentiles a step. Only `profile_changes` rows
+//! are ever deleted (when no customer is at that time any more). Rebuilding twice from the
+//! same events gives byte-identical stores, and a model restored from its store equals the
+//! one that wrote it.
 
 mod fold;
 mod model;
 mod query;
+mod ranked;
 
 use crm_projector::{EventEnvelope, QueryError, ReadModel, StoredTable};
 
@@ -142,7 +153,7 @@ impl KpiProjection {
 impl ReadModel for KpiProjection {
     const NAME: &'static str = NAME;
     const QUERIES: &'static [&'static str] = &[QUERY_KPI_GET];
-    const STORE_FORMAT: u32 = 1;
+    const STORE_FORMAT: u32 = 2;
 
     fn apply(&mut self, event: &EventEnvelope) {
         self.model.apply(event);
@@ -161,9 +172,5 @@ impl ReadModel for KpiProjection {
 
     fn tables(&mut self) -> Vec<&mut dyn StoredTable> {
         self.model.tables()
-    }
-
-    fn restored(&mut self) {
-        self.model.restored();
     }
 }

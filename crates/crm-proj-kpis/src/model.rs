@@ -1,18 +1,23 @@
 //! The read model: integer counters per period (one bucket per calendar month and one for
-//! all time) and the per-entity memory the fold needs to attribute later events, kept in the
-//! projection SDK's tables (see the crate docs for the stored layout).
+//! all time), the per-entity memory the fold needs to attribute later events, and the indexes
+//! the fold keeps so that no query scans entities (ticket durations for the percentiles,
+//! profile-change times for the data update window), all of it in the projection SDK's
+//! tables (see the crate docs for the stored layout).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crm_domain::money::MinorSum;
 use crm_domain::types::{LeadSource, OrderChannel};
 use crm_domain::{Currency, Month, Timestamp};
-use crm_projector::{Single, StoredTable, Table};
+use crm_projector::table::FixedWidthKey;
+use crm_projector::{Single, StoredTable, Table, TableKey};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Everything the KPIs are computed from. Every field but `durations` is a stored table;
-/// `durations` is an index derived from `tickets` and rebuilt on restore.
+use crate::ranked::Ranked;
+
+/// Everything the KPIs are computed from, every field a stored table: a model keeps nothing
+/// else across events.
 #[derive(Debug, Clone)]
 pub(crate) struct Model {
     pub meta: Single<Meta>,
@@ -22,8 +27,15 @@ pub(crate) struct Model {
     pub customers: Table<Uuid, CustomerMemory>,
     pub orders: Table<Uuid, OrderMemory>,
     pub tickets: Table<Uuid, TicketMemory>,
+    /// Active customers by the time of their newest profile change: how many at each time.
+    pub profile_changes: Table<Timestamp, u64>,
+    /// The ticket durations of every [`DurationScope`], with their 90th percentile.
     pub durations: Durations,
 }
+
+/// Sorted multisets of ticket durations (microseconds) by scope, each with its nearest-rank
+/// 90th percentile.
+pub(crate) type Durations = Ranked<DurationScope, 90>;
 
 impl Default for Model {
     fn default() -> Model {
@@ -35,7 +47,8 @@ impl Default for Model {
             customers: Table::new("customers"),
             orders: Table::new("orders"),
             tickets: Table::new("tickets"),
-            durations: Durations::default(),
+            profile_changes: Table::new("profile_changes"),
+            durations: Ranked::new("duration_p90", "durations", "durations_reversed"),
         }
     }
 }
@@ -51,6 +64,7 @@ impl PartialEq for Model {
             && self.customers == other.customers
             && self.orders == other.orders
             && self.tickets == other.tickets
+            && self.profile_changes == other.profile_changes
             && self.durations == other.durations
     }
 }
@@ -58,9 +72,9 @@ impl PartialEq for Model {
 impl Eq for Model {}
 
 impl Model {
-    /// The stored tables (not the derived `durations`).
+    /// The stored tables: the whole state.
     pub fn tables(&mut self) -> Vec<&mut dyn StoredTable> {
-        vec![
+        let mut tables: Vec<&mut dyn StoredTable> = vec![
             &mut self.meta,
             &mut self.all,
             &mut self.months,
@@ -68,12 +82,10 @@ impl Model {
             &mut self.customers,
             &mut self.orders,
             &mut self.tickets,
-        ]
-    }
-
-    /// Rebuilds what is derived from the tables (after a restore).
-    pub fn restored(&mut self) {
-        self.durations = Durations::of_tickets(self.tickets.values());
+            &mut self.profile_changes,
+        ];
+        tables.extend(self.durations.tables());
+        tables
     }
 }
 
@@ -83,6 +95,17 @@ pub(crate) struct Meta {
     /// The newest `occurred_at` seen: "now" for "the last 30 days" (never the wall clock).
     #[serde(with = "micros::optional")]
     pub newest_at: Option<Timestamp>,
+    /// Active customers whose newest profile change is in the 30 days up to `newest_at`
+    /// (after [`profile_window_start`]): the count of `profile_changes` after it.
+    pub recent_profile_changes: u64,
+}
+
+/// A profile change counts in the all-time data update rate when it is after this, for the
+/// newest `occurred_at` seen.
+pub(crate) fn profile_window_start(newest: Timestamp) -> Timestamp {
+    newest.saturating_add_micros(
+        -crate::query::PROFILE_UPDATE_WINDOW_DAYS * crm_domain::time::MICROS_PER_DAY,
+    )
 }
 
 /// The counters of one period. In a month bucket every counter counts what happened in that
@@ -215,6 +238,12 @@ impl CustomerMemory {
         i64::from(self.profile_fields.count_ones())
     }
 
+    /// The time the customer counts at in the data update window: that of its newest
+    /// profile change, while it is active.
+    pub fn window_time(&self) -> Option<Timestamp> {
+        self.last_profile_change_at.filter(|_| self.active)
+    }
+
     /// The customer's contribution to the summed profile fields of active customers.
     pub fn active_fields(&self) -> i64 {
         if self.active {
@@ -288,46 +317,56 @@ pub(crate) struct Duration {
     pub month: Month,
 }
 
-/// Sorted multisets of the ticket durations, for percentiles. Derived from `tickets`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Durations {
-    pub first_response: DurationIndex,
-    pub resolution: DurationIndex,
+/// Which ticket duration a multiset holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum DurationKind {
+    /// Opened -> first public response.
+    FirstResponse = 0,
+    /// Opened -> first resolution.
+    Resolution = 1,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct DurationIndex {
-    /// Duration in microseconds -> how many.
-    pub all: BTreeMap<u64, u64>,
-    pub by_month: BTreeMap<Month, BTreeMap<u64, u64>>,
+/// The scope of a multiset of ticket durations: a kind, over all time (`month: None`) or
+/// measured in one month. Seven bytes: the kind, then `0` and five zero bytes, or `1` and the
+/// month's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct DurationScope {
+    pub kind: DurationKind,
+    pub month: Option<Month>,
 }
 
-impl DurationIndex {
-    pub fn insert(&mut self, duration: Duration) {
-        bump_count(self.all.entry(duration.micros).or_default());
-        let month = self.by_month.entry(duration.month).or_default();
-        bump_count(month.entry(duration.micros).or_default());
-    }
-}
+const MONTH_WIDTH: usize = <Month as FixedWidthKey>::WIDTH;
 
-impl Durations {
-    /// Rebuilds the index from the ticket memory (after a restore).
-    pub fn of_tickets<'a>(tickets: impl Iterator<Item = &'a TicketMemory>) -> Durations {
-        let mut durations = Durations::default();
-        for ticket in tickets {
-            if let Some(d) = ticket.first_response {
-                durations.first_response.insert(d);
-            }
-            if let Some(d) = ticket.resolution {
-                durations.resolution.insert(d);
+impl TableKey for DurationScope {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        out.push(self.kind as u8);
+        match self.month {
+            None => out.extend_from_slice(&[0; 1 + MONTH_WIDTH]),
+            Some(month) => {
+                out.push(1);
+                month.encode_key(out);
             }
         }
-        durations
+    }
+
+    fn decode_key(bytes: &[u8]) -> Option<DurationScope> {
+        let (kind, rest) = bytes.split_first()?;
+        let kind = match kind {
+            0 => DurationKind::FirstResponse,
+            1 => DurationKind::Resolution,
+            _ => return None,
+        };
+        let month = match rest.split_first()? {
+            (0, zeros) if zeros == [0; MONTH_WIDTH] => None,
+            (1, month) => Some(Month::decode_key(month)?),
+            _ => return None,
+        };
+        Some(DurationScope { kind, month })
     }
 }
 
-fn bump_count(count: &mut u64) {
-    *count = count.saturating_add(1);
+impl FixedWidthKey for DurationScope {
+    const WIDTH: usize = 2 + MONTH_WIDTH;
 }
 
 /// Stores a [`Timestamp`] as its raw microseconds. `Timestamp`'s own decoding refuses times
@@ -361,6 +400,52 @@ mod micros {
             deserializer: D,
         ) -> Result<Option<Timestamp>, D::Error> {
             Option::<i64>::deserialize(deserializer).map(|m| m.map(Timestamp::from_micros))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn encoded(scope: &DurationScope) -> Vec<u8> {
+        let mut out = Vec::new();
+        scope.encode_key(&mut out);
+        out
+    }
+
+    fn scope() -> impl Strategy<Value = DurationScope> {
+        let kind = prop_oneof![
+            Just(DurationKind::FirstResponse),
+            Just(DurationKind::Resolution)
+        ];
+        let month = prop::option::of(
+            (-3000i32..3000, 1u8..=12).prop_map(|(year, month)| Month { year, month }),
+        );
+        (kind, month).prop_map(|(kind, month)| DurationScope { kind, month })
+    }
+
+    proptest! {
+        #[test]
+        fn duration_scopes_sort_like_their_bytes(a in scope(), b in scope()) {
+            prop_assert_eq!(a.cmp(&b), encoded(&a).cmp(&encoded(&b)));
+            prop_assert_eq!(encoded(&a).len(), DurationScope::WIDTH);
+            prop_assert_eq!(DurationScope::decode_key(&encoded(&a)), Some(a));
+        }
+    }
+
+    #[test]
+    fn damaged_duration_scopes_do_not_decode() {
+        for bytes in [
+            &[2, 0, 0, 0, 0, 0, 0][..],
+            &[0, 0, 0, 0, 0, 0, 1],
+            &[0, 2, 0, 0, 0, 0, 1],
+            &[1, 1, 0x80, 0, 0x07, 0xea, 13],
+            &[1, 0, 0, 0, 0, 0],
+        ] {
+            assert_eq!(DurationScope::decode_key(bytes), None, "{bytes:?}");
         }
     }
 }

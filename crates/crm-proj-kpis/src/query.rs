@@ -1,7 +1,10 @@
 //! `kpi.get`: the KPIs of a period, computed on read from the integer counters. Rates are
 //! `f64` fractions, money is integer minor units rounded half away from zero, and a zero (or
-//! negative) denominator gives `null`.
+//! negative) denominator gives `null`. A report reads the period's buckets (the months up to
+//! it: one row per calendar month), `meta` and a percentile cursor per ticket duration: its
+//! cost does not grow with the number of customers, orders or tickets.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -13,12 +16,10 @@ use serde_json::{json, Map, Value};
 
 use crm_domain::money::{div_round, json_safe, product_ratio_round, ExactMinor, MinorSum};
 
-use crate::model::{Bucket, Model, Sales, PROFILE_FIELDS};
+use crate::model::{Bucket, DurationKind, DurationScope, Model, Sales, PROFILE_FIELDS};
 
 /// How far back "the last 30 days" of the data update rate reach from the newest event.
 pub const PROFILE_UPDATE_WINDOW_DAYS: i64 = 30;
-/// The percentile of the `*_p90` durations (nearest rank).
-const PERCENTILE: u128 = 90;
 
 /// The period a report covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -73,7 +74,7 @@ pub(crate) fn report(model: &Model, period: Period) -> Value {
 
 /// The counters of a period plus the figures that accumulate over months.
 struct View<'a> {
-    bucket: &'a Bucket,
+    bucket: Cow<'a, Bucket>,
     /// Active customers at the period's start (all-time: 0) and end.
     active_start: i128,
     active_end: i128,
@@ -89,9 +90,10 @@ struct View<'a> {
     /// By currency: customers with orders, summed over the period's months.
     customer_months: BTreeMap<Currency, u64>,
     /// Month only: the previous month's sales, for the growth rate.
-    previous: Option<&'a Bucket>,
-    first_response: Option<&'a BTreeMap<u64, u64>>,
-    resolution: Option<&'a BTreeMap<u64, u64>>,
+    previous: Option<Cow<'a, Bucket>>,
+    /// The 90th percentiles of the period's ticket durations, in microseconds.
+    first_response_p90: Option<u64>,
+    resolution_p90: Option<u64>,
 }
 
 impl<'a> View<'a> {
@@ -105,6 +107,7 @@ impl<'a> View<'a> {
     fn all_time(model: &'a Model) -> View<'a> {
         let all = model.all.get();
         let mut customer_months: BTreeMap<Currency, u64> = BTreeMap::new();
+        // One row per calendar month.
         for bucket in model.months.values() {
             for (currency, totals) in &bucket.currencies {
                 let sum = customer_months.entry(*currency).or_default();
@@ -118,41 +121,34 @@ impl<'a> View<'a> {
             .filter(|(_, t)| t.sales.orders > 0)
             .map(|(c, t)| (*c, (t.sales.net(), t.customers_with_orders, t.sales.orders)))
             .collect();
-        let newest = model.meta.get().newest_at;
-        let profiles_updated = newest.map_or(0, |newest| {
-            let after = newest.saturating_add_micros(-PROFILE_UPDATE_WINDOW_DAYS * MICROS_PER_DAY);
-            model
-                .customers
-                .values()
-                .filter(|c| c.active && c.last_profile_change_at.is_some_and(|at| at > after))
-                .count() as u64
-        });
+        let meta = model.meta.get();
         View {
-            bucket: all,
+            bucket: Cow::Borrowed(all),
             active_start: 0,
             active_end: active_delta(all),
             active_customer_months: pooled_active_customer_months(model),
             backlog_end: i128::from(all.backlog_delta),
             profile_fields_end: i128::from(all.profile_fields_delta),
-            profiles_updated,
-            update_window_end: newest,
+            profiles_updated: meta.recent_profile_changes,
+            update_window_end: meta.newest_at,
             historical,
             customer_months,
             previous: None,
-            first_response: Some(&model.durations.first_response.all),
-            resolution: Some(&model.durations.resolution.all),
+            first_response_p90: p90(model, DurationKind::FirstResponse, None),
+            resolution_p90: p90(model, DurationKind::Resolution, None),
         }
     }
 
     fn month(model: &'a Model, month: Month, empty: &'a Bucket) -> View<'a> {
-        let bucket = model.months.get(&month).unwrap_or(empty);
+        let bucket = model.months.get(&month).unwrap_or(Cow::Borrowed(empty));
         let mut active_start = 0i128;
         let mut backlog_end = 0i128;
         let mut profile_fields_end = 0i128;
         let mut historical: BTreeMap<Currency, (MinorSum, u64, u64)> = BTreeMap::new();
+        // One row per calendar month.
         for (m, b) in model.months.range(..=month) {
-            if *m < month {
-                active_start += active_delta(b);
+            if m < month {
+                active_start += active_delta(&b);
             }
             backlog_end += i128::from(b.backlog_delta);
             profile_fields_end += i128::from(b.profile_fields_delta);
@@ -171,9 +167,8 @@ impl<'a> View<'a> {
             .map(|(c, t)| (*c, t.customers_with_orders))
             .collect();
         View {
-            bucket,
             active_start,
-            active_end: active_start + active_delta(bucket),
+            active_end: active_start + active_delta(&bucket),
             active_customer_months: active_start,
             backlog_end,
             profile_fields_end,
@@ -181,14 +176,20 @@ impl<'a> View<'a> {
             update_window_end: None,
             historical,
             customer_months,
-            previous: Some(model.months.get(&month.previous()).unwrap_or(empty)),
-            first_response: model.durations.first_response.by_month.get(&month),
-            resolution: model.durations.resolution.by_month.get(&month),
+            previous: Some(
+                model
+                    .months
+                    .get(&month.previous())
+                    .unwrap_or(Cow::Borrowed(empty)),
+            ),
+            first_response_p90: p90(model, DurationKind::FirstResponse, Some(month)),
+            resolution_p90: p90(model, DurationKind::Resolution, Some(month)),
+            bucket,
         }
     }
 
     fn kpis(&self) -> Value {
-        let b = self.bucket;
+        let b = &*self.bucket;
         let sales = sales_by_currency(b);
         let churned = i128::from(b.customers_churned);
         let acm = self.active_customer_months;
@@ -292,14 +293,18 @@ impl<'a> View<'a> {
         put(
             k,
             "first_response_minutes_p90",
-            p90_minutes(self.first_response),
+            p90_minutes(self.first_response_p90),
         );
         put(
             k,
             "resolution_minutes_mean",
             mean_in(b.resolution_micros, b.resolutions, MICROS_PER_MINUTE),
         );
-        put(k, "resolution_minutes_p90", p90_minutes(self.resolution));
+        put(
+            k,
+            "resolution_minutes_p90",
+            p90_minutes(self.resolution_p90),
+        );
         put(k, "ticket_backlog", int(self.backlog_end));
         put(
             k,
@@ -330,10 +335,10 @@ impl<'a> View<'a> {
     }
     /// Month only: per currency, (net this month - net last month) / net last month.
     fn sales_growth(&self) -> Value {
-        let Some(previous) = self.previous else {
+        let Some(previous) = &self.previous else {
             return Value::Null;
         };
-        let now = sales_by_currency(self.bucket);
+        let now = sales_by_currency(&self.bucket);
         let before = sales_by_currency(previous);
         let currencies = now.keys().chain(before.keys()).copied();
         let mut growth = Map::new();
@@ -349,7 +354,7 @@ impl<'a> View<'a> {
     }
 
     fn counters(&self, sales: &BTreeMap<Currency, Sales>) -> Value {
-        let b = self.bucket;
+        let b = &*self.bucket;
         let counts = |entries: &mut dyn Iterator<Item = (Currency, u64)>| -> Value {
             Value::Object(
                 entries
@@ -469,20 +474,30 @@ fn pooled_active_customer_months(model: &Model) -> i128 {
     };
     let mut running = 0i128;
     let mut sum = 0i128;
+    // One row per calendar month.
     let mut months = model.months.iter().peekable();
     while let Some((month, bucket)) = months.next() {
-        if *month > last {
+        if month > last {
             break;
         }
-        running += active_delta(bucket);
+        running += active_delta(&bucket);
         // Every month after this one up to the next stored month starts with `running`.
         let next = match months.peek() {
-            Some((next, _)) if **next <= last => **next,
+            Some((next, _)) if *next <= last => *next,
             _ => last,
         };
-        sum = sum.saturating_add(running.saturating_mul(months_between(*month, next)));
+        sum = sum.saturating_add(running.saturating_mul(months_between(month, next)));
     }
     sum
+}
+
+/// The nearest-rank 90th percentile of a kind of ticket duration, over all time or measured
+/// in `month`, in microseconds: the stored cursor's value (`crate::ranked`).
+fn p90(model: &Model, kind: DurationKind, month: Option<Month>) -> Option<u64> {
+    model
+        .durations
+        .cursor(&DurationScope { kind, month })
+        .map(|cursor| cursor.value)
 }
 
 fn months_between(from: Month, to: Month) -> i128 {
@@ -602,24 +617,12 @@ fn mean_in(total_micros: u128, count: u64, unit_micros: i64) -> Value {
 }
 
 /// The 90th percentile by nearest rank (the smallest value with at least 90% of the values
-/// at or below it), in minutes.
-fn p90_minutes(durations: Option<&BTreeMap<u64, u64>>) -> Value {
-    let Some(durations) = durations else {
-        return Value::Null;
-    };
-    let count: u128 = durations.values().map(|n| u128::from(*n)).sum();
-    if count == 0 {
-        return Value::Null;
+/// at or below it), given in microseconds, in minutes; `null` without values.
+fn p90_minutes(micros: Option<u64>) -> Value {
+    match micros {
+        Some(micros) => json!(micros as f64 / MICROS_PER_MINUTE as f64),
+        None => Value::Null,
     }
-    let rank = (count * PERCENTILE).div_ceil(100);
-    let mut seen = 0u128;
-    for (micros, n) in durations {
-        seen += u128::from(*n);
-        if seen >= rank {
-            return json!(*micros as f64 / MICROS_PER_MINUTE as f64);
-        }
-    }
-    Value::Null
 }
 
 /// A money figure per currency goes out as two fields (docs/NATS_API.md, "Big numbers"):
@@ -672,6 +675,22 @@ fn int(value: i128) -> Value {
     i64::try_from(value).map_or(Value::Null, Value::from)
 }
 
+/// The 90th percentile by nearest rank by a full scan: what the stored cursors must agree
+/// with.
+#[cfg(test)]
+pub(crate) fn p90_by_scan(durations: &BTreeMap<u64, u64>) -> Option<u64> {
+    let count: u128 = durations.values().map(|n| u128::from(*n)).sum();
+    let rank = (count * 90).div_ceil(100);
+    let mut seen = 0u128;
+    for (micros, n) in durations {
+        seen += u128::from(*n);
+        if seen >= rank {
+            return Some(*micros);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -696,12 +715,22 @@ mod tests {
 
     #[test]
     fn p90_takes_the_nearest_rank() {
+        // The p90 of whole minutes, as the model reads it from its cursor; equal to a scan.
         let minutes = |values: &[u64]| {
+            let mut model = Model::default();
             let mut map = BTreeMap::new();
+            let scope = DurationScope {
+                kind: DurationKind::Resolution,
+                month: None,
+            };
             for v in values {
-                *map.entry(v * MICROS_PER_MINUTE as u64).or_insert(0) += 1;
+                let micros = v * MICROS_PER_MINUTE as u64;
+                *map.entry(micros).or_insert(0) += 1;
+                model.durations.insert(&scope, micros);
             }
-            p90_minutes(Some(&map))
+            let p90 = p90(&model, DurationKind::Resolution, None);
+            assert_eq!(p90, p90_by_scan(&map), "{values:?}");
+            p90_minutes(p90)
         };
         assert_eq!(minutes(&[]), Value::Null);
         assert_eq!(p90_minutes(None), Value::Null);

@@ -857,9 +857,11 @@ fn the_store_keeps_one_row_per_table_key_in_key_order() {
         stored_key("tickets", id(4).as_bytes()),
     ];
     assert_eq!(keys, expected);
-    // The meta row is the record codec's `Option<i64>`: a tag byte, then little-endian micros.
+    // The meta row is the record codec's `Option<i64>`: a tag byte, then little-endian micros;
+    // then the count of recent profile changes, a little-endian `u64` (none here).
     let mut meta = vec![1];
     meta.extend_from_slice(&newest.as_micros().to_le_bytes());
+    meta.extend_from_slice(&0u64.to_le_bytes());
     assert_eq!(store.entries[&stored_key("meta", b"")], meta);
 
     // Nothing changed since: nothing to store; a restored model stores nothing either.
@@ -880,8 +882,8 @@ fn restoring_a_corrupt_store_fails_loudly() {
     };
     let error = restore(stored_key("all", b""), vec![1, 2, 3]);
     assert!(matches!(error, TableError::Decode { .. }), "{error}");
-    // A valid meta row (`newest_at: None`) with a byte too many.
-    let error = restore(stored_key("meta", b""), vec![0, 0]);
+    // A valid meta row (`newest_at: None`, no recent profile changes) with a byte too many.
+    let error = restore(stored_key("meta", b""), vec![0; 10]);
     assert!(matches!(error, TableError::Decode { .. }), "{error}");
     // Keys of the format before tables (a prefix byte) belong to no table.
     let error = restore(vec![0x01], vec![1]);
