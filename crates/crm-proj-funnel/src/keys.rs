@@ -100,7 +100,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::ranked::Entry;
+    use crm_projector::ranked::Entry;
 
     fn encoded<K: TableKey>(key: &K) -> Vec<u8> {
         let mut out = Vec::new();

@@ -53,7 +53,6 @@
 
 mod keys;
 mod model;
-mod ranked;
 mod view;
 
 use crm_domain::Month;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::keys::{PeriodKey, StageKey};
-use crate::ranked::Ranked;
+use crm_projector::ranked::Ranked;
 
 /// A lead's path through its pipeline, as far as the funnel needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -511,7 +511,7 @@ mod tests {
             .map(|(key, funnel)| (key, funnel.into_owned()))
             .collect();
         prop_assert_eq!(stored, funnels);
-        prop_assert_eq!(&model.stays.all(), &stays);
+        prop_assert_eq!(&model.stays.all().unwrap(), &stays);
         for (scope, durations) in &stays {
             let funnel = (scope.period, scope.pipeline.clone());
             prop_assert_eq!(

@@ -766,7 +766,7 @@ mod tests {
                 }
             }
         }
-        prop_assert_eq!(&model.durations.all(), &durations);
+        prop_assert_eq!(&model.durations.all().unwrap(), &durations);
         for (scope, values) in &durations {
             prop_assert_eq!(
                 model.durations.cursor(scope).map(|c| c.value),

@@ -121,7 +121,6 @@
 mod fold;
 mod model;
 mod query;
-mod ranked;
 
 use crm_projector::{EventEnvelope, QueryError, ReadModel, StoredTable};
 

@@ -14,7 +14,7 @@ use crm_projector::{Single, StoredTable, Table, TableKey};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::ranked::Ranked;
+use crm_projector::ranked::Ranked;
 
 /// Everything the KPIs are computed from, every field a stored table: a model keeps nothing
 /// else across events.

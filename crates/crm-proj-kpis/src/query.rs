@@ -492,7 +492,7 @@ fn pooled_active_customer_months(model: &Model) -> i128 {
 }
 
 /// The nearest-rank 90th percentile of a kind of ticket duration, over all time or measured
-/// in `month`, in microseconds: the stored cursor's value (`crate::ranked`).
+/// in `month`, in microseconds: the stored cursor's value (`crm_projector::ranked`).
 fn p90(model: &Model, kind: DurationKind, month: Option<Month>) -> Option<u64> {
     model
         .durations

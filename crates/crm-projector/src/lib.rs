@@ -7,6 +7,7 @@ pub mod catalogue;
 mod error;
 mod projection;
 mod query;
+pub mod ranked;
 mod read_model;
 mod rebuild;
 pub mod record_codec;
@@ -27,7 +28,7 @@ pub use rebuild::{rebuild_into, RebuildReport};
 pub use rows::StoreRows;
 pub use runtime::{
     Applied, Projector, ProjectorConfig, ProjectorHandle, ProjectorState, ProjectorStatus,
-    RebuildProgress,
+    RebuildProgress, READ_CACHE_BYTES_DEFAULT, REBUILD_COMMIT_ROWS_DEFAULT,
 };
 pub use source::{envelope_of, LogSource};
 pub use store::{Corruption, ProjectionStore, STORE_CACHE_BYTES_DEFAULT};

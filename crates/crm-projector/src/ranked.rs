@@ -1,4 +1,4 @@
-//! Stored sorted multisets of durations, one per scope, each with a cursor kept on one rank
+//! Part of the projection SDK: stored sorted multisets of values (durations, amounts), one per scope, each with a cursor kept on one rank
 //! (the nearest-rank `PERCENTILE`th value), so that reading the percentile costs a row or two
 //! whatever the number of values.
 //!
@@ -8,15 +8,16 @@
 //! the cursor by at most a step or two along the values. A multiset that becomes empty leaves
 //! no row behind.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crm_projector::{StoredTable, Table, TableKey};
+use crate::table::{StoredTable, Table, TableKey};
 use serde::{Deserialize, Serialize};
 
 /// A key of the multiset tables: a scope, then a value. The scope's encoding must be
 /// prefix-free (fixed width, or self-delimiting) so that entries sort by scope, then value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct Entry<S> {
+pub struct Entry<S> {
     pub scope: S,
     pub value: u64,
 }
@@ -39,7 +40,7 @@ impl<S: TableKey> TableKey for Entry<S> {
 /// Where a scope's percentile is: `value` is the value at the target rank, `below` how many
 /// values are smaller and `at` how many equal it, out of `count`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Cursor {
+pub struct Cursor {
     pub count: u64,
     pub value: u64,
     pub below: u64,
@@ -49,7 +50,7 @@ pub(crate) struct Cursor {
 /// Sorted multisets of `u64` values by scope, with the nearest-rank `PERCENTILE`th value of
 /// each kept current (50: the lower median; 90: the 90th percentile).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Ranked<S: TableKey, const PERCENTILE: u64> {
+pub struct Ranked<S: TableKey, const PERCENTILE: u64> {
     cursors: Table<S, Cursor>,
     counts: Table<Entry<S>, u64>,
     reversed: Table<Entry<S>, ()>,
@@ -119,9 +120,6 @@ impl<S: TableKey, const PERCENTILE: u64> Ranked<S, PERCENTILE> {
 
     /// Takes one `value` out of the scope's multiset; false (and nothing changes) when it is
     /// not in it.
-    // The KPIs never take a ticket duration out; kept, and tested, so that this module stays
-    // the same as crm-proj-funnel's.
-    #[allow(dead_code)]
     pub fn remove(&mut self, scope: &S, value: u64) -> bool {
         let entry = Self::entry(scope, value);
         let (Some(count), Some(cursor)) = (
@@ -223,32 +221,35 @@ impl<S: TableKey, const PERCENTILE: u64> Ranked<S, PERCENTILE> {
         Some((previous, n))
     }
 
-    /// Every scope's values and how many times each, by a full scan of the tables, checking
-    /// that they agree with each other: for tests.
-    #[cfg(test)]
-    pub fn all(&self) -> std::collections::BTreeMap<S, std::collections::BTreeMap<u64, u64>> {
-        let mut all: std::collections::BTreeMap<S, std::collections::BTreeMap<u64, u64>> =
-            std::collections::BTreeMap::new();
+    /// Every scope's values and how many times each, by a full scan of the tables, or why the
+    /// three tables disagree: a check for tests and audits, not for a fold or a query.
+    pub fn all(&self) -> Result<BTreeMap<S, BTreeMap<u64, u64>>, String> {
+        let mut all: BTreeMap<S, BTreeMap<u64, u64>> = BTreeMap::new();
         for (entry, n) in self.counts.iter() {
-            assert!(*n > 0, "no zero counts");
-            assert!(self
+            if *n == 0 {
+                return Err("a zero count is stored".into());
+            }
+            if !self
                 .reversed
-                .contains_key(&Self::entry(&entry.scope, !entry.value)));
+                .contains_key(&Self::entry(&entry.scope, !entry.value))
+            {
+                return Err("a count without its reversed entry".into());
+            }
             all.entry(entry.scope).or_default().insert(entry.value, *n);
         }
         let reversed = self.reversed.iter().count();
-        assert_eq!(
-            reversed,
-            all.values().map(|values| values.len()).sum::<usize>()
-        );
+        if reversed != all.values().map(|values| values.len()).sum::<usize>() {
+            return Err("reversed entries without a count".into());
+        }
         let scopes: Vec<S> = self.cursors.iter().map(|(scope, _)| scope).collect();
-        assert!(scopes.iter().eq(all.keys()), "a cursor for each multiset");
-        all
+        if !scopes.iter().eq(all.keys()) {
+            return Err("a multiset without a cursor, or a cursor without one".into());
+        }
+        Ok(all)
     }
 
-    /// The values of the scope and how many times each, in order: a full scan, for tests.
-    #[cfg(test)]
-    pub fn values(&self, scope: &S) -> std::collections::BTreeMap<u64, u64> {
+    /// The values of the scope and how many times each, in order: a full scan of the scope.
+    pub fn values(&self, scope: &S) -> BTreeMap<u64, u64> {
         let bounds = (
             Bound::Included(Self::entry(scope, 0)),
             Bound::Included(Self::entry(scope, u64::MAX)),
@@ -262,8 +263,6 @@ impl<S: TableKey, const PERCENTILE: u64> Ranked<S, PERCENTILE> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use proptest::prelude::*;
 
     use super::*;
@@ -293,7 +292,7 @@ mod tests {
             let empty = BTreeMap::new();
             let values = reference.get(&scope).unwrap_or(&empty);
             prop_assert_eq!(&ranked.values(&scope), values);
-            let all = ranked.all();
+            let all = ranked.all().unwrap();
             prop_assert_eq!(all.get(&scope), (!values.is_empty()).then_some(values));
             let cursor = ranked.cursor(&scope);
             prop_assert_eq!(cursor.map(|c| c.value), scanned(values, P));
