@@ -343,6 +343,9 @@ impl<P: Projection> Projector<P> {
             self.apply_next_page(head).await?;
             self.commit(flush)?;
             progress(self.position(), head);
+            // A local log never makes this task wait: let the other tasks on this worker (the
+            // command service, the ready line) run between pages.
+            tokio::task::yield_now().await;
         }
         Ok(self.position())
     }

@@ -117,7 +117,11 @@ impl Tailer {
                 }
             }
         };
-        self.status.send_modify(|s| s.failed = None);
+        // What the stream already holds is published: the status says so before anything new.
+        self.status.send_modify(|s| {
+            s.failed = None;
+            s.published = tip.position;
+        });
         info!(stream = %self.config.stream_name, published = tip.position, head = self.log.head(), "tailer resuming");
         let mut cursor = TailerCursor::new(tip, self.config.publish_batch_max);
         let mut head_rx = self.log.subscribe_head();
