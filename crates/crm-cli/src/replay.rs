@@ -146,9 +146,11 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             source,
             args.read_models
                 .config(&Subjects::new(&args.subject_prefix)),
-            until,
-            &query,
-            &request,
+            crm_projector::ReplayQuery {
+                until,
+                query: &query,
+                request: &request,
+            },
             &mut progress,
         )
         .await

@@ -341,30 +341,10 @@ impl EventLog {
     /// the last position + 1. A damaged record is an error naming its position, never data.
     pub fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<Record>, LogError> {
         let shared = &self.inner.shared;
-        let max = max.min(shared.config.read_page_events_max) as u64;
-        let head = self.head();
-        let from = from_position.max(1);
-        if max == 0 || from > head {
-            return Ok(Vec::new());
-        }
-        let last = head.min(from.saturating_add(max - 1));
-        let mut out = Vec::with_capacity((last - from + 1) as usize);
-        let mut expected = from;
-        let start = layout::event_key(from);
-        let end = layout::event_key(last + 1);
-        for entry in shared.store.range(&start, &end) {
-            let (key, value) = entry?;
-            let position = layout::position_of_event_key(&key).unwrap_or(0);
-            if position != expected {
-                return Err(missing(expected));
-            }
-            out.push(decode_at(shared, position, &value)?);
-            expected += 1;
-        }
-        if expected != last + 1 {
-            return Err(missing(expected));
-        }
-        Ok(out)
+        self.read_stored(from_position, max)?
+            .iter()
+            .map(|stored| decode_at(shared, stored.position(), stored.bytes()))
+            .collect()
     }
 
     /// Like [`EventLog::read_all`], but the records as stored, undecoded: what the tailer

@@ -3,14 +3,21 @@
 //! changes and answers every query exactly as one holding every row in memory; also when a
 //! fresh model is attached to the store half-way, as after a restart.
 
-use std::collections::BTreeMap;
-
 use crm_proj_funnel::FunnelProjection;
 use crm_proj_testkit::*;
-use crm_projector::{Projection, ProjectionStore};
 use proptest::prelude::*;
 use proptest::sample::Index;
-use serde_json::json;
+use serde_json::{json, Value};
+
+fn requests() -> Vec<(&'static str, Value)> {
+    let mut requests = Vec::new();
+    for pipeline in ["default", "sales", "nowhere"] {
+        for month in [None, Some("2026-10"), Some("2026-11"), Some("2026-12")] {
+            requests.push(("funnel.get", json!({"pipeline": pipeline, "month": month})));
+        }
+    }
+    requests
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
@@ -24,48 +31,14 @@ proptest! {
         restart in any::<Index>(),
     ) {
         let envelopes = if valid { valid_stream(&seeds) } else { arbitrary_stream(&seeds) };
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = ProjectionStore::open(dir.path()).expect("a projection store");
-        let rows = store.rows(cache_bytes);
-        let mut attached = FunnelProjection::new();
-        attached.attach(&rows).expect("a fresh model attaches");
-        let mut resident = FunnelProjection::new();
-        let mut resident_store = Store::default();
         let restart = restart.index(envelopes.len() + 1);
-        let mut done = 0;
-        for chunk in envelopes.chunks(batch) {
-            if done <= restart && restart < done + chunk.len() {
-                // A restart between two commits: a fresh model reads the store as it is.
-                attached = FunnelProjection::new();
-                attached.attach(&rows).expect("a fresh model attaches");
-            }
-            for envelope in chunk {
-                attached.apply(envelope);
-                resident.apply(envelope);
-            }
-            done += chunk.len();
-            let changes = attached.drain_changes();
-            let resident_changes = resident.drain_changes();
-            prop_assert_eq!(&changes, &resident_changes);
-            resident_store.write(resident_changes);
-            let position = chunk.last().map_or(0, |e| e.position);
-            store.commit(changes, position, false).expect("a commit");
-            for pipeline in ["default", "sales", "nowhere"] {
-                for month in [None, Some("2026-10"), Some("2026-11"), Some("2026-12")] {
-                    let request = json!({"pipeline": pipeline, "month": month});
-                    prop_assert_eq!(
-                        attached.query("funnel.get", &request),
-                        resident.query("funnel.get", &request)
-                    );
-                }
-            }
-        }
-        prop_assert!(rows.failure().is_none(), "{:?}", rows.failure());
-        let stored: BTreeMap<Vec<u8>, Vec<u8>> = store
-            .model_entries()
-            .collect::<Result<_, _>>()
-            .expect("the store reads");
-        prop_assert_eq!(stored, resident_store.entries);
-        prop_assert!(attached == resident, "the same rows");
+        let requests = requests();
+        check_attached::<FunnelProjection>(
+            &envelopes,
+            batch,
+            cache_bytes,
+            Some(restart),
+            same_query_answers(&requests),
+        )?;
     }
 }

@@ -3,12 +3,11 @@
 //! changes and reports exactly as one holding every row in memory; also when a fresh model is
 //! attached to the store half-way, as after a restart.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crm_domain::Month;
 use crm_proj_kpis::{KpiProjection, Period};
-use crm_proj_testkit::{arbitrary_stream, seeds, valid_stream, Store};
-use crm_projector::{Projection, ProjectionStore};
+use crm_proj_testkit::{arbitrary_stream, check_attached, seeds, valid_stream};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -28,43 +27,18 @@ proptest! {
         let mut periods = vec![Period::All];
         periods.extend(months.iter().map(|m| Period::Month(*m)));
         periods.extend(months.last().map(|m| Period::Month(m.next())));
-
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = ProjectionStore::open(dir.path()).expect("a projection store");
-        let rows = store.rows(cache_bytes);
-        let mut attached = KpiProjection::new();
-        attached.attach(&rows).expect("a fresh model attaches");
-        let mut resident = KpiProjection::new();
-        let mut resident_store = Store::default();
         let restart = restart.index(envelopes.len() + 1);
-        let mut done = 0;
-        for chunk in envelopes.chunks(batch) {
-            if done <= restart && restart < done + chunk.len() {
-                // A restart between two commits: a fresh model reads the store as it is.
-                attached = KpiProjection::new();
-                attached.attach(&rows).expect("a fresh model attaches");
-            }
-            for envelope in chunk {
-                attached.apply(envelope);
-                resident.apply(envelope);
-            }
-            done += chunk.len();
-            let changes = attached.drain_changes();
-            let resident_changes = resident.drain_changes();
-            prop_assert_eq!(&changes, &resident_changes);
-            resident_store.write(resident_changes);
-            let position = chunk.last().map_or(0, |e| e.position);
-            store.commit(changes, position, false).expect("a commit");
-            for period in &periods {
-                prop_assert_eq!(attached.report(*period), resident.report(*period));
-            }
-        }
-        prop_assert!(rows.failure().is_none(), "{:?}", rows.failure());
-        let stored: BTreeMap<Vec<u8>, Vec<u8>> = store
-            .model_entries()
-            .collect::<Result<_, _>>()
-            .expect("the store reads");
-        prop_assert_eq!(stored, resident_store.entries);
-        prop_assert!(attached == resident, "the same rows");
+        check_attached::<KpiProjection>(
+            &envelopes,
+            batch,
+            cache_bytes,
+            Some(restart),
+            |attached, resident| {
+                for period in &periods {
+                    prop_assert_eq!(attached.report(*period), resident.report(*period));
+                }
+                Ok(())
+            },
+        )?;
     }
 }

@@ -18,6 +18,7 @@ use crm_domain::{
 };
 use crm_projector::{Change, EventEnvelope, Projection};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use uuid::Uuid;
 
 pub fn ts(text: &str) -> Timestamp {
@@ -99,6 +100,78 @@ pub fn feed<P: Projection>(
             projection.apply(envelope);
         }
         store.write(projection.drain_changes());
+    }
+}
+
+/// Runs `envelopes` in batches of `batch` through two models: one attached to a fresh
+/// projection store with a row cache of `cache_bytes` (as the runtime runs it: the store is the
+/// state, nothing restored), one kept in memory. After every batch both must drain the same
+/// changes (the attached one's are committed to its store) and `same_answers` must hold; at
+/// envelope index `restart`, if any, a fresh model is attached to the store as it is, as after
+/// a restart. At the end the store holds exactly the in-memory model's rows and no read failed.
+pub fn check_attached<P: Projection + Default>(
+    envelopes: &[EventEnvelope],
+    batch: usize,
+    cache_bytes: usize,
+    restart: Option<usize>,
+    same_answers: impl Fn(&P, &P) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let fail = |e: &dyn std::fmt::Display| TestCaseError::fail(e.to_string());
+    let dir = tempfile::tempdir().map_err(|e| fail(&e))?;
+    let store = crm_projector::ProjectionStore::open(dir.path()).map_err(|e| fail(&e))?;
+    let rows = store.rows(cache_bytes);
+    let attach = || -> Result<P, TestCaseError> {
+        let mut model = P::default();
+        model.attach(&rows).map_err(|e| fail(&e))?;
+        Ok(model)
+    };
+    let mut attached = attach()?;
+    let mut resident = P::default();
+    let mut resident_store = Store::default();
+    let mut done = 0;
+    for chunk in envelopes.chunks(batch.max(1)) {
+        if restart.is_some_and(|at| done <= at && at < done + chunk.len()) {
+            attached = attach()?;
+        }
+        for envelope in chunk {
+            attached.apply(envelope);
+            resident.apply(envelope);
+        }
+        done += chunk.len();
+        let changes = attached.drain_changes();
+        let resident_changes = resident.drain_changes();
+        prop_assert_eq!(&changes, &resident_changes);
+        resident_store.write(resident_changes);
+        let position = chunk.last().map_or(0, |e| e.position);
+        store
+            .commit(changes, position, false)
+            .map_err(|e| fail(&e))?;
+        same_answers(&attached, &resident)?;
+    }
+    prop_assert!(rows.failure().is_none(), "{:?}", rows.failure());
+    let stored: BTreeMap<Vec<u8>, Vec<u8>> = store
+        .model_entries()
+        .collect::<Result<_, _>>()
+        .map_err(|e| fail(&e))?;
+    prop_assert!(stored == resident_store.entries, "the stored rows differ");
+    Ok(())
+}
+
+/// `same_answers` for [`check_attached`]: both models answer each of `requests` alike.
+pub fn same_query_answers<'a, P: Projection>(
+    requests: &'a [(&'a str, serde_json::Value)],
+) -> impl Fn(&P, &P) -> Result<(), TestCaseError> + 'a {
+    move |attached, resident| {
+        for (name, request) in requests {
+            prop_assert_eq!(
+                attached.query(name, request),
+                resident.query(name, request),
+                "{} {}",
+                name,
+                request
+            );
+        }
+        Ok(())
     }
 }
 

@@ -39,6 +39,15 @@ pub enum ReplayError {
     Projector(#[from] ProjectorError),
 }
 
+/// What a replay answers: query `query` with body `request`, on the model as it stood at log
+/// position `until`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayQuery<'a> {
+    pub until: u64,
+    pub query: &'a str,
+    pub request: &'a serde_json::Value,
+}
+
 /// The answer of a replay and the position its model reflects.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplayAnswer {
@@ -72,16 +81,14 @@ pub trait ReadModelKind: Send + Sync + 'static {
         progress: ProgressFn<'a>,
     ) -> BoxFuture<'a, Result<RebuildReport, ProjectorError>>;
 
-    /// Folds the log up to position `until` into a store in the empty directory `dir` and
-    /// answers one query from that model.
+    /// Folds the log up to position `question.until` into a store in the empty directory
+    /// `dir` and answers one query from that model.
     fn replay<'a>(
         &'a self,
         dir: &'a Path,
         source: LogSource,
         config: ProjectorConfig,
-        until: u64,
-        query: &'a str,
-        request: &'a serde_json::Value,
+        question: ReplayQuery<'a>,
         progress: ProgressFn<'a>,
     ) -> BoxFuture<'a, Result<ReplayAnswer, ReplayError>>;
 }
@@ -139,11 +146,14 @@ impl<P: Projection + Default> ReadModelKind for Kind<P> {
         dir: &'a Path,
         source: LogSource,
         config: ProjectorConfig,
-        until: u64,
-        query: &'a str,
-        request: &'a serde_json::Value,
+        question: ReplayQuery<'a>,
         progress: ProgressFn<'a>,
     ) -> BoxFuture<'a, Result<ReplayAnswer, ReplayError>> {
+        let ReplayQuery {
+            until,
+            query,
+            request,
+        } = question;
         async move {
             let projection = P::default();
             if !projection.queries().contains(&query) {

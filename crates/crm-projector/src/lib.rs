@@ -19,7 +19,7 @@ mod store;
 pub mod table;
 pub mod versions;
 
-pub use catalogue::{position_at, Kind, ReadModelKind, ReplayAnswer, ReplayError};
+pub use catalogue::{position_at, Kind, ReadModelKind, ReplayAnswer, ReplayError, ReplayQuery};
 pub use error::{ProjectorError, RebuildRefused};
 pub use projection::{Change, EventEnvelope, Projection, QueryError};
 pub use query::{serve_queries, QueryTarget};

@@ -355,7 +355,7 @@ pub fn event_message(
         position: record.position,
         reason,
     };
-    let aggregate = Aggregate::of_stream(&record.stream)
+    let aggregate = Aggregate::of_stream(record.stream)
         .ok_or_else(|| bad(format!("stream `{}` names no aggregate", record.stream)))?;
     let mut headers = HeaderMap::new();
     headers.insert(HEADER_MSG_ID, msg_id_for_position(record.position).as_str());
