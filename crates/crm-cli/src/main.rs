@@ -113,13 +113,23 @@ pub struct LimitArgs {
     /// larger of this and its default payload limit.
     #[arg(long, env = "CRM_COMMAND_BYTES_MAX", default_value_t = COMMAND_BYTES_MAX_DEFAULT)]
     command_bytes_max: usize,
+    /// sled's page cache of the event log, in MiB.
+    #[arg(
+        long,
+        env = "CRM_LOG_CACHE_MIB",
+        default_value_t = LogConfig::default().sled_cache_bytes / (1024 * 1024)
+    )]
+    log_cache_mib: u64,
 }
 
 impl LimitArgs {
     /// The log configuration these limits imply (the log's defaults otherwise).
     pub fn log_config(self) -> LogConfig {
-        LogConfig::default()
-            .with_payload_bytes_max(self.command_bytes_max.max(PAYLOAD_BYTES_MAX_DEFAULT))
+        LogConfig {
+            sled_cache_bytes: self.log_cache_mib.max(1).saturating_mul(1024 * 1024),
+            ..LogConfig::default()
+        }
+        .with_payload_bytes_max(self.command_bytes_max.max(PAYLOAD_BYTES_MAX_DEFAULT))
     }
 }
 

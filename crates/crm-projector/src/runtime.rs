@@ -62,7 +62,7 @@ pub struct ProjectorConfig {
 /// Decoded rows cached per read model unless configured otherwise.
 pub const READ_CACHE_BYTES_DEFAULT: usize = 32 * 1024 * 1024;
 /// Changed rows a rebuild holds before it commits, unless configured otherwise.
-pub const REBUILD_COMMIT_ROWS_DEFAULT: usize = 100_000;
+pub const REBUILD_COMMIT_ROWS_DEFAULT: usize = 10_000;
 
 impl Default for ProjectorConfig {
     fn default() -> Self {
@@ -703,7 +703,11 @@ impl<P: Projection + Default> Projector<P> {
         let head = self.source.head().await?;
         self.update_status(|s| s.log_head = s.log_head.max(head));
         if head > self.position() {
-            self.catch_up(true, |_, _| {}).await?;
+            // Commits per page unflushed (each is atomic with its checkpoint, so a crash
+            // resumes from an earlier one) and one flush at the end: nothing is acknowledged
+            // to JetStream before that flush.
+            self.catch_up(false, |_, _| {}).await?;
+            self.store.flush()?;
         }
         Ok(())
     }
