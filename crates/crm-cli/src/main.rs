@@ -466,8 +466,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     log.shutdown().await;
-    let _ = client.flush().await;
-    let _ = tailer_client.flush().await;
+    // Bounded: a NATS server that is gone (a local one killed with this process's group)
+    // would keep a flush waiting for a reconnection for ever.
+    for (name, connection) in [("commands", &client), ("tailer", &tailer_client)] {
+        if tokio::time::timeout(Duration::from_secs(5), connection.flush())
+            .await
+            .is_err()
+        {
+            error!(connection = name, "NATS flush did not finish within 5 s");
+        }
+    }
     drop(local);
     match fault {
         None => {
