@@ -51,7 +51,12 @@ impl LogSource {
     /// Up to `max` records from position `from`, in order.
     pub async fn read(&self, from: u64, max: usize) -> Result<Vec<Record>, ProjectorError> {
         match self {
-            LogSource::Local(log) => Ok(log.read_all(from, max)?),
+            LogSource::Local(log) => {
+                // Disk reads off the async workers: a catch-up of a big log must not stall the
+                // command service and the responders sharing them.
+                let log = log.clone();
+                Ok(tokio::task::spawn_blocking(move || log.read_all(from, max)).await??)
+            }
             LogSource::Nats {
                 client,
                 subjects,

@@ -19,6 +19,10 @@ pub enum ServiceError {
     StreamEmptied { stream: String, last_sequence: u64 },
     #[error("event log: {0}")]
     Log(#[from] crm_eventlog::LogError),
+    /// A read of the log, run off the async workers, did not finish (its thread panicked or
+    /// the runtime is shutting down).
+    #[error("event log read did not finish: {0}")]
+    LogReadAborted(#[from] tokio::task::JoinError),
     #[error("record at position {position} cannot be published: {reason}")]
     BadRecord { position: u64, reason: String },
 }

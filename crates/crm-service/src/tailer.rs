@@ -230,7 +230,11 @@ impl Tailer {
     ) -> Result<(), ServiceError> {
         let records = match handoff.take(batch.from, batch.count) {
             Some(records) => records,
-            None => self.log.read_stored(batch.from, batch.count as usize)?,
+            None => {
+                // Disk reads off the async workers (a first start publishes the whole log).
+                let (log, from, count) = (self.log.clone(), batch.from, batch.count as usize);
+                tokio::task::spawn_blocking(move || log.read_stored(from, count)).await??
+            }
         };
         let Some(last) = records.last() else {
             return Ok(());
