@@ -49,11 +49,7 @@ pub(crate) struct Figures {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(run_async(args))
+    crate::block_on(run_async(args))?
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {

@@ -295,11 +295,7 @@ fn bench_appends(
     config: &LogConfig,
 ) -> anyhow::Result<Vec<(&'static str, f64)>> {
     let log = EventLog::open(dir, config.clone()).context("opening the log")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("building the runtime")?;
+    let runtime = crate::runtime().context("building the runtime")?;
     let per_task = (args.events / concurrency as u64).max(1);
     let payload = vec![0xA5u8; args.payload_bytes];
     let done = Arc::new(AtomicU64::new(0));

@@ -29,10 +29,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating the benchmark directory")?;
     let log = EventLog::open(&dir.path().join("log"), LogConfig::default())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     runtime.block_on(crate::projections::fill_log(&log, args.events))?;
     let head = log.head();
     println!("# crm-bench export");

@@ -52,10 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             log_dir.display()
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     runtime.block_on(async {
         let log = EventLog::open(&log_dir, LogConfig::default())
             .with_context(|| format!("creating the log in {}", log_dir.display()))?;

@@ -46,6 +46,37 @@ enum Command {
     Start(start::Args),
 }
 
+/// The runtime every benchmark uses: two workers, like the machine's two cores.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Runs a benchmark's async body on [`runtime`].
+pub(crate) fn block_on<F: std::future::Future>(body: F) -> anyhow::Result<F::Output> {
+    Ok(runtime()?.block_on(body))
+}
+
+/// The `crm` binary a benchmark runs: `given`, or `crm` beside this benchmark's binary.
+pub(crate) fn crm_bin(given: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context as _;
+    let crm_bin = match given {
+        Some(path) => path.to_owned(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the benchmark's directory")?
+            .join("crm"),
+    };
+    anyhow::ensure!(
+        crm_bin.exists(),
+        "{} not found: build it (cargo build --release -p crm-cli) or pass --crm-bin",
+        crm_bin.display()
+    );
+    Ok(crm_bin)
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {

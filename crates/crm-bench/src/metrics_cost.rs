@@ -43,26 +43,11 @@ enum Mode {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(run_async(args))
+    crate::block_on(run_async(args))?
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let crm_bin = match &args.crm_bin {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("the benchmark's directory")?
-            .join("crm"),
-    };
-    anyhow::ensure!(
-        crm_bin.exists(),
-        "{} not found: build it (cargo build --release -p crm-cli) or pass --crm-bin",
-        crm_bin.display()
-    );
+    let crm_bin = crate::crm_bin(args.crm_bin.as_deref())?;
     let nats = NatsServer::start().context("starting nats-server (is it installed?)")?;
     let client = nats.connect().await;
     let js = async_nats::jetstream::new(client.clone());

@@ -35,11 +35,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(run_async(args))
+    crate::block_on(run_async(args))?
 }
 
 /// One memory reading of a process, in KiB.
@@ -79,18 +75,7 @@ fn mib(kib: u64) -> String {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let crm_bin = match &args.crm_bin {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("the benchmark's directory")?
-            .join("crm"),
-    };
-    anyhow::ensure!(
-        crm_bin.exists(),
-        "{} not found: build it (cargo build --release -p crm-cli) or pass --crm-bin",
-        crm_bin.display()
-    );
+    let crm_bin = crate::crm_bin(args.crm_bin.as_deref())?;
     anyhow::ensure!(
         args.data_dir.join("log").exists(),
         "{} holds no log: fill it first (crm-bench fill --data-dir ...)",
