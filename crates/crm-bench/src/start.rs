@@ -5,7 +5,8 @@
 //! `crm serve` starts its own nats-server (JetStream under the data directory), as a user's
 //! first `crm serve --data-dir` does, so a second run measures a restart with every read model
 //! and the stream already caught up. Memory is `crm serve`'s own (VmRSS/VmHWM from `/proc`);
-//! the nats-server child is reported on its own line.
+//! the nats-server child is reported on its own line. The report goes to stdout, as every
+//! benchmark's does.
 
 use std::path::PathBuf;
 use std::process::Command as Process;

@@ -16,7 +16,6 @@
 //! | `customer_lead` | (customer id, lead id) | nothing: the lead is linked to the customer |
 //! | `order_totals` | customer id | count and per-currency sums of the orders not cancelled (no row without one) |
 //! | `order_placed` | (customer id, placement time) | orders not cancelled placed then (no row at 0) |
-//! | `order_placed_newest` | (customer id, placement time with its 8 bytes complemented: newest first) | the same |
 //! | `ticket_totals` | customer id | tickets, open tickets, and the last one opened |
 //! | `totals` | (one row) | registered customers |
 //!
@@ -95,9 +94,9 @@ impl CustomersProjection {
 impl ReadModel for CustomersProjection {
     const NAME: &'static str = "customers";
     const QUERIES: &'static [&'static str] = &["customer.get", "customer.list"];
-    /// 3: what links to a customer and the customer count are stored (2: derived in
+    /// 4: no newest-first copy of `order_placed` (3: with one; 2: the links derived in
     /// memory; 1: an order's refunds summed in an `i64`).
-    const STORE_FORMAT: u32 = 3;
+    const STORE_FORMAT: u32 = 4;
 
     fn apply(&mut self, event: &EventEnvelope) {
         self.model.apply(event);
@@ -138,7 +137,6 @@ impl ReadModel for CustomersProjection {
             &mut m.customer_leads,
             &mut m.order_totals,
             &mut m.order_placed,
-            &mut m.order_placed_newest,
             &mut m.ticket_totals,
             &mut m.totals,
         ]

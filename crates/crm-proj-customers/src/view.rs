@@ -14,7 +14,7 @@ use crm_domain::{Currency, Money, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::{of_customer, CustomerRecord, Model, Newest, OrderTotals};
+use crate::model::{of_customer, CustomerRecord, Model, OrderTotals};
 
 /// Money summed per currency, in minor units, as JSON numbers: `{"EUR": 90000}`. A sum
 /// beyond 2^53 - 1 in magnitude (not exact as a JSON number in every parser) is `null`; the
@@ -212,10 +212,10 @@ pub(crate) fn render(model: &Model, customer_id: Uuid, c: &CustomerRecord) -> Cu
         .next()
         .map(|((_, at), _)| at);
     let last_order_at = model
-        .order_placed_newest
-        .range(of_customer(customer_id, Newest(latest), Newest(earliest)))
+        .order_placed
+        .range_rev(of_customer(customer_id, earliest, latest))
         .next()
-        .map(|((_, Newest(at)), _)| at);
+        .map(|((_, at), _)| at);
     let leads = leads_view(model, customer_id);
     let tickets = model
         .ticket_totals

@@ -7,24 +7,9 @@ use crm_proj_testkit::*;
 use crm_projector::EventEnvelope;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use serde_json::{json, Value};
 
-fn requests() -> Vec<(&'static str, Value)> {
-    let mut requests: Vec<(&'static str, Value)> = (0..=5u128)
-        .map(|n| ("customer.get", json!({"customer_id": id(n).to_string()})))
-        .collect();
-    for request in [
-        json!({}),
-        json!({"limit": 2}),
-        json!({"owner": "ann"}),
-        json!({"segment": "smb", "limit": 1, "after": id(1).to_string()}),
-        json!({"lifecycle_stage": "first_purchase"}),
-        json!({"lifecycle_stage": "churned"}),
-    ] {
-        requests.push(("customer.list", request));
-    }
-    requests
-}
+mod support;
+use support::requests;
 
 fn check(envelopes: &[EventEnvelope], batch: usize) -> Result<(), TestCaseError> {
     let requests = requests();

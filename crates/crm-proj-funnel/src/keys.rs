@@ -102,17 +102,7 @@ mod tests {
     use super::*;
     use crm_projector::ranked::Entry;
 
-    fn encoded<K: TableKey>(key: &K) -> Vec<u8> {
-        let mut out = Vec::new();
-        key.encode_key(&mut out);
-        out
-    }
-
-    fn order_holds<K: TableKey + std::fmt::Debug>(a: &K, b: &K) -> Result<(), TestCaseError> {
-        prop_assert_eq!(a.cmp(b), encoded(a).cmp(&encoded(b)), "{:?} vs {:?}", a, b);
-        prop_assert_eq!(K::decode_key(&encoded(a)), Some(a.clone()));
-        Ok(())
-    }
+    use crm_proj_testkit::key_order_holds as order_holds;
 
     fn period() -> impl Strategy<Value = PeriodKey> {
         prop_oneof![
@@ -153,11 +143,13 @@ mod tests {
     fn damaged_keys_do_not_decode() {
         assert_eq!(PeriodKey::decode_key(&[0, 0, 0, 0, 0, 1]), None);
         assert_eq!(PeriodKey::decode_key(&[2, 0, 0, 0, 0, 1]), None);
-        let key = encoded(&StageKey {
+        let mut key = Vec::new();
+        StageKey {
             period: PeriodKey(None),
             pipeline: "a".into(),
             stage: "b".into(),
-        });
+        }
+        .encode_key(&mut key);
         assert!(StageKey::decode_key(&key).is_some());
         assert_eq!(StageKey::decode_key(&key[..key.len() - 1]), None);
         assert_eq!(StageKey::decode_key(&[key.as_slice(), &[7]].concat()), None);

@@ -4,7 +4,7 @@
 //! sales cycle and velocity; served by the `funnel.get` query.
 //!
 //! A deterministic fold (docs/DESIGN.md rule 10): time comes only from `occurred_at`, every map is
-//! ordered, and the store (crm-projector's SDK, store format 2) is the whole state, in six
+//! ordered, and the store (crm-projector's SDK, store format 3) is the whole state, in five
 //! tables; nothing is kept in memory across events, and nothing is rebuilt at start:
 //!
 //! | table | key | row |
@@ -13,7 +13,6 @@
 //! | `pipeline` | name | the stage list of the last `PipelineDefined` for it |
 //! | `funnel` | period (`0` and five zero bytes for all leads, or `1` and the month), pipeline | the totals of the pipeline's leads in the period: created, open, won, lost, disqualified, deal values and cycle sum, and per stage current, entered, stays and their sum, open value |
 //! | `stay` | period, pipeline, stage, duration (micros, u64 big-endian) | how many completed stays in that stage took that long |
-//! | `stay_reversed` | the same with the duration's bits inverted | nothing: the `stay` entries in reverse order, to step back from one |
 //! | `stay_median` | period, pipeline, stage | the lower middle stay duration, how many are below it and equal to it, out of how many |
 //!
 //! In the `stay` keys the pipeline and stage are written with each `0` byte as `0 255` and end
@@ -116,7 +115,7 @@ impl FunnelProjection {
 impl ReadModel for FunnelProjection {
     const NAME: &'static str = NAME;
     const QUERIES: &'static [&'static str] = QUERIES;
-    const STORE_FORMAT: u32 = 2;
+    const STORE_FORMAT: u32 = 3;
 
     fn apply(&mut self, event: &EventEnvelope) {
         self.model.apply(event);

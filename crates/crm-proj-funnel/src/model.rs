@@ -232,7 +232,7 @@ impl Default for Model {
             pipelines: Table::new("pipeline"),
             leads: Table::new("lead"),
             funnels: Table::new("funnel"),
-            stays: Ranked::new("stay_median", "stay", "stay_reversed"),
+            stays: Ranked::new("stay_median", "stay"),
         }
     }
 }
@@ -471,7 +471,7 @@ fn stay_changes(old: Option<&LeadRecord>, new: &LeadRecord) -> BTreeMap<StayIn, 
 
 #[cfg(test)]
 mod tests {
-    use crm_proj_testkit::{arbitrary_stream, seeds, valid_stream};
+    use crm_proj_testkit::{arbitrary_stream, check_while_folding, seeds, valid_stream};
     use proptest::prelude::*;
 
     use super::*;
@@ -523,14 +523,7 @@ mod tests {
     }
 
     fn check_stream(envelopes: &[EventEnvelope]) -> Result<(), TestCaseError> {
-        let mut model = Model::default();
-        for (n, envelope) in envelopes.iter().enumerate() {
-            model.apply(envelope);
-            if n % 10 == 0 {
-                check_against_recount(&model)?;
-            }
-        }
-        check_against_recount(&model)
+        check_while_folding(envelopes, 10, Model::apply, check_against_recount)
     }
 
     proptest! {

@@ -721,7 +721,7 @@ fn add_signed(counter: &mut u64, delta: i64) {
 mod tests {
     use std::collections::BTreeMap;
 
-    use crm_proj_testkit::{arbitrary_stream, seeds, valid_stream};
+    use crm_proj_testkit::{arbitrary_stream, check_while_folding, seeds, valid_stream};
     use proptest::prelude::*;
 
     use super::*;
@@ -777,14 +777,7 @@ mod tests {
     }
 
     fn check_stream(envelopes: &[EventEnvelope]) -> Result<(), TestCaseError> {
-        let mut model = Model::default();
-        for (n, envelope) in envelopes.iter().enumerate() {
-            model.apply(envelope);
-            if n % 10 == 0 {
-                check_against_scans(&model)?;
-            }
-        }
-        check_against_scans(&model)
+        check_while_folding(envelopes, 10, Model::apply, check_against_scans)
     }
 
     proptest! {

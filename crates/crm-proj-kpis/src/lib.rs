@@ -92,7 +92,7 @@
 //!
 //! The model keeps its state in the projection SDK's tables (`crm_projector::table`), one
 //! stored row per key `<table>/<key bytes>`, rows in the projection stores' record codec
-//! (`STORE_FORMAT` 2; a store of another format is rebuilt from the log). The tables are the
+//! (`STORE_FORMAT` 3; a store of another format is rebuilt from the log). The tables are the
 //! whole state: nothing is kept in memory across events and nothing is rebuilt at start.
 //!
 //! | table | key bytes (after `<table>/`) | row |
@@ -106,7 +106,6 @@
 //! | `tickets` | ticket id | ticket memory |
 //! | `profile_changes` | time (i64 micros big-endian, sign bit flipped) | how many active customers have their newest profile change then |
 //! | `durations` | scope (7 bytes: kind `0` first response or `1` resolution; `0` and five zero bytes for all time, or `1` and the month), duration (u64 micros big-endian) | how many tickets took that long |
-//! | `durations_reversed` | scope, the duration's bits inverted | nothing: the `durations` entries in reverse order, to step back from one |
 //! | `duration_p90` | scope | the nearest-rank 90th percentile duration, how many are below it and equal to it, out of how many |
 //!
 //! The fold keeps the indexes current, so that a report reads the period's buckets (one per
@@ -152,7 +151,7 @@ impl KpiProjection {
 impl ReadModel for KpiProjection {
     const NAME: &'static str = NAME;
     const QUERIES: &'static [&'static str] = &[QUERY_KPI_GET];
-    const STORE_FORMAT: u32 = 2;
+    const STORE_FORMAT: u32 = 3;
 
     fn apply(&mut self, event: &EventEnvelope) {
         self.model.apply(event);

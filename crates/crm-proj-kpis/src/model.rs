@@ -48,7 +48,7 @@ impl Default for Model {
             orders: Table::new("orders"),
             tickets: Table::new("tickets"),
             profile_changes: Table::new("profile_changes"),
-            durations: Ranked::new("duration_p90", "durations", "durations_reversed"),
+            durations: Ranked::new("duration_p90", "durations"),
         }
     }
 }

@@ -157,6 +157,39 @@ pub fn check_attached<P: Projection + Default>(
     Ok(())
 }
 
+/// Folds `envelopes` one by one into a fresh model with `apply`, running `check` on it after
+/// every `every`-th event and at the end: for stored aggregates checked against a recount.
+pub fn check_while_folding<M: Default>(
+    envelopes: &[EventEnvelope],
+    every: usize,
+    apply: impl Fn(&mut M, &EventEnvelope),
+    check: impl Fn(&M) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let mut model = M::default();
+    for (n, envelope) in envelopes.iter().enumerate() {
+        apply(&mut model, envelope);
+        if n % every.max(1) == 0 {
+            check(&model)?;
+        }
+    }
+    check(&model)
+}
+
+/// A table key's encoding sorts like the key and decodes back to it.
+pub fn key_order_holds<K: crm_projector::TableKey + std::fmt::Debug>(
+    a: &K,
+    b: &K,
+) -> Result<(), TestCaseError> {
+    let encoded = |key: &K| {
+        let mut out = Vec::new();
+        key.encode_key(&mut out);
+        out
+    };
+    prop_assert_eq!(a.cmp(b), encoded(a).cmp(&encoded(b)), "{:?} vs {:?}", a, b);
+    prop_assert_eq!(K::decode_key(&encoded(a)), Some(a.clone()));
+    Ok(())
+}
+
 /// `same_answers` for [`check_attached`]: both models answer each of `requests` alike.
 pub fn same_query_answers<'a, P: Projection>(
     requests: &'a [(&'a str, serde_json::Value)],

@@ -7,28 +7,9 @@ use crm_proj_tickets::TicketsProjection;
 use crm_projector::EventEnvelope;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use serde_json::{json, Value};
 
-fn requests() -> Vec<(&'static str, Value)> {
-    let mut requests = vec![
-        ("tickets.list", json!({})),
-        ("tickets.list", json!({"limit": 2, "after": id(1)})),
-        ("tickets.list", json!({"status": "open"})),
-        ("tickets.stats", json!({})),
-    ];
-    for as_of in [
-        "2026-10-26T00:00:00Z",
-        "2026-11-05T12:00:00Z",
-        "2027-06-01T00:00:00Z",
-    ] {
-        requests.push(("tickets.stats", json!({"as_of": as_of})));
-        requests.push((
-            "tickets.stats",
-            json!({"as_of": as_of, "first_response_targets_minutes": {"low": 5, "urgent": 0}}),
-        ));
-    }
-    requests
-}
+mod support;
+use support::requests;
 
 fn check(envelopes: &[EventEnvelope], batch: usize) -> Result<(), TestCaseError> {
     let requests = requests();

@@ -16,6 +16,9 @@ use proptest::sample::Index;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+mod support;
+use support::requests;
+
 const STREAMS: u32 = 1024;
 const COMMANDS_PER_STREAM_MAX: usize = 150;
 
@@ -55,32 +58,6 @@ fn rebuild(envelopes: &[EventEnvelope]) -> (TicketsProjection, Vec<Change>) {
     }
     let changes = projection.drain_changes();
     (projection, changes)
-}
-
-/// The requests whose answers must not depend on how the model was built.
-fn requests() -> Vec<(&'static str, Value)> {
-    let mut requests = vec![
-        ("tickets.list", json!({})),
-        ("tickets.list", json!({"limit": 2, "after": id(1)})),
-        (
-            "tickets.list",
-            json!({"status": "open", "priority": "urgent"}),
-        ),
-        ("tickets.list", json!({"assignee": "sam"})),
-        ("tickets.stats", json!({})),
-    ];
-    for as_of in [
-        "2026-10-26T00:00:00Z",
-        "2026-11-05T12:00:00Z",
-        "2027-06-01T00:00:00Z",
-    ] {
-        requests.push(("tickets.stats", json!({"as_of": as_of})));
-        requests.push((
-            "tickets.stats",
-            json!({"as_of": as_of, "first_response_targets_minutes": {"low": 5, "urgent": 0}}),
-        ));
-    }
-    requests
 }
 
 fn check_folds_alike(

@@ -171,7 +171,7 @@ impl<P: Projection + Default> ReadModelKind for Kind<P> {
                 }
                 .into());
             }
-            projector.build_snapshot_until(until, progress).await?;
+            projector.build_from_log_until(until, progress).await?;
             let (position, answer) = projector.handle().answer(query, request);
             Ok(ReplayAnswer {
                 position,

@@ -1,11 +1,11 @@
-//! Part of the projection SDK: stored sorted multisets of values (durations, amounts), one per scope, each with a cursor kept on one rank
-//! (the nearest-rank `PERCENTILE`th value), so that reading the percentile costs a row or two
-//! whatever the number of values.
+//! Part of the projection SDK: stored sorted multisets of values (durations, amounts), one per
+//! scope, each with a cursor kept on one rank (the nearest-rank `PERCENTILE`th value), so that
+//! reading the percentile costs a row or two whatever the number of values.
 //!
-//! Three tables: `counts` (scope, value) -> how many times the value is in the multiset;
-//! `reversed`, the same entries keyed by (scope, !value), so that the value before another
-//! is also a forward range read; `cursors`, scope -> [`Cursor`]. Every insert or removal moves
-//! the cursor by at most a step or two along the values. A multiset that becomes empty leaves
+//! Two tables: `counts` (scope, value) -> how many times the value is in the multiset;
+//! `cursors`, scope -> [`Cursor`]. The value before another is a reverse range read of
+//! `counts`. Every insert or removal moves the cursor by at most a step or two along the
+//! values. A multiset that becomes empty leaves
 //! no row behind.
 
 use std::collections::BTreeMap;
@@ -53,25 +53,19 @@ pub struct Cursor {
 pub struct Ranked<S: TableKey, const PERCENTILE: u64> {
     cursors: Table<S, Cursor>,
     counts: Table<Entry<S>, u64>,
-    reversed: Table<Entry<S>, ()>,
 }
 
 impl<S: TableKey, const PERCENTILE: u64> Ranked<S, PERCENTILE> {
-    /// The three tables, by name: cursors, counts, reversed entries.
-    pub fn new(
-        cursors: &'static str,
-        counts: &'static str,
-        reversed: &'static str,
-    ) -> Ranked<S, PERCENTILE> {
+    /// The two tables, by name: cursors, counts.
+    pub fn new(cursors: &'static str, counts: &'static str) -> Ranked<S, PERCENTILE> {
         Ranked {
             cursors: Table::new(cursors),
             counts: Table::new(counts),
-            reversed: Table::new(reversed),
         }
     }
 
-    pub fn tables(&mut self) -> [&mut dyn StoredTable; 3] {
-        [&mut self.cursors, &mut self.counts, &mut self.reversed]
+    pub fn tables(&mut self) -> [&mut dyn StoredTable; 2] {
+        [&mut self.cursors, &mut self.counts]
     }
 
     /// The 0-based rank of the nearest-rank percentile among `count` values (`count` >= 1).
@@ -89,13 +83,9 @@ impl<S: TableKey, const PERCENTILE: u64> Ranked<S, PERCENTILE> {
 
     /// Adds one `value` to the scope's multiset.
     pub fn insert(&mut self, scope: &S, value: u64) {
-        let count = self.counts.upsert(Self::entry(scope, value), |n| {
+        self.counts.upsert(Self::entry(scope, value), |n| {
             *n = n.saturating_add(1);
-            *n
         });
-        if count == 1 {
-            self.reversed.insert(Self::entry(scope, !value), ());
-        }
         let cursor = match self.cursors.get(scope) {
             Some(cursor) => {
                 let mut cursor = *cursor;
@@ -130,7 +120,6 @@ impl<S: TableKey, const PERCENTILE: u64> Ranked<S, PERCENTILE> {
         };
         if count <= 1 {
             self.counts.remove(&entry);
-            self.reversed.remove(&Self::entry(scope, !value));
         } else {
             self.counts.insert(entry, count - 1);
         }
@@ -208,38 +197,23 @@ impl<S: TableKey, const PERCENTILE: u64> Ranked<S, PERCENTILE> {
 
     /// The largest value below `value` in the scope, and how many times it is there.
     pub fn previous(&self, scope: &S, value: u64) -> Option<(u64, u64)> {
-        if value == 0 {
-            return None;
-        }
         let bounds = (
-            Bound::Excluded(Self::entry(scope, !value)),
-            Bound::Included(Self::entry(scope, u64::MAX)),
+            Bound::Included(Self::entry(scope, 0)),
+            Bound::Excluded(Self::entry(scope, value)),
         );
-        let (entry, _) = self.reversed.range(bounds).next()?;
-        let previous = !entry.value;
-        let n = *self.counts.get(&Self::entry(scope, previous))?;
-        Some((previous, n))
+        let (entry, n) = self.counts.range_rev(bounds).next()?;
+        Some((entry.value, *n))
     }
 
     /// Every scope's values and how many times each, by a full scan of the tables, or why the
-    /// three tables disagree: a check for tests and audits, not for a fold or a query.
+    /// two tables disagree: a check for tests and audits, not for a fold or a query.
     pub fn all(&self) -> Result<BTreeMap<S, BTreeMap<u64, u64>>, String> {
         let mut all: BTreeMap<S, BTreeMap<u64, u64>> = BTreeMap::new();
         for (entry, n) in self.counts.iter() {
             if *n == 0 {
                 return Err("a zero count is stored".into());
             }
-            if !self
-                .reversed
-                .contains_key(&Self::entry(&entry.scope, !entry.value))
-            {
-                return Err("a count without its reversed entry".into());
-            }
             all.entry(entry.scope).or_default().insert(entry.value, *n);
-        }
-        let reversed = self.reversed.iter().count();
-        if reversed != all.values().map(|values| values.len()).sum::<usize>() {
-            return Err("reversed entries without a count".into());
         }
         let scopes: Vec<S> = self.cursors.iter().map(|(scope, _)| scope).collect();
         if !scopes.iter().eq(all.keys()) {
@@ -320,7 +294,7 @@ mod tests {
     }
 
     fn run<const P: u64>(ops: &[(bool, u64, u64)]) -> Result<(), TestCaseError> {
-        let mut ranked: Ranked<u64, P> = Ranked::new("c", "n", "r");
+        let mut ranked: Ranked<u64, P> = Ranked::new("c", "n");
         let mut reference: BTreeMap<u64, BTreeMap<u64, u64>> = BTreeMap::new();
         for &(insert, scope, value) in ops {
             let values = reference.entry(scope).or_default();

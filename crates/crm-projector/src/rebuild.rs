@@ -34,7 +34,7 @@ pub async fn rebuild_into<P: Projection>(
     let mut projector = Projector::open(projection, dir, source, config)?;
     let from = projector.checkpoint();
     let position = if from == 0 {
-        projector.build_snapshot(progress).await?
+        projector.build_from_log(progress).await?
     } else {
         // A store that already holds a model (an interrupted catch-up) continues by commits.
         let position = projector.catch_up(false, progress).await?;

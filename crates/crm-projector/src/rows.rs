@@ -112,6 +112,24 @@ impl StoreRows {
         from: Bound<Vec<u8>>,
         to: Bound<Vec<u8>>,
     ) -> impl Iterator<Item = RawRow> + '_ {
+        self.range_in(from, to, false)
+    }
+
+    /// [`StoreRows::range`], last key first.
+    pub(crate) fn range_rev(
+        &self,
+        from: Bound<Vec<u8>>,
+        to: Bound<Vec<u8>>,
+    ) -> impl Iterator<Item = RawRow> + '_ {
+        self.range_in(from, to, true)
+    }
+
+    fn range_in(
+        &self,
+        from: Bound<Vec<u8>>,
+        to: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> impl Iterator<Item = RawRow> + '_ {
         let prefixed = |bound: Bound<Vec<u8>>| {
             bound.map(|key| {
                 let mut stored = Vec::with_capacity(key.len() + 1);
@@ -129,8 +147,13 @@ impl StoreRows {
             Bound::Unbounded => Bound::Excluded(vec![ROW_PREFIX + 1]),
             bounded => prefixed(bounded),
         };
-        self.db
-            .range::<Vec<u8>, _>((from, to))
+        let entries = self.db.range::<Vec<u8>, _>((from, to));
+        let entries: Box<dyn Iterator<Item = sled::Result<RawRow>>> = if reverse {
+            Box::new(entries.rev())
+        } else {
+            Box::new(entries)
+        };
+        entries
             .map_while(move |entry| match entry {
                 Ok(entry) => Some(entry),
                 Err(e) => {

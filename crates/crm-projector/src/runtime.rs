@@ -353,16 +353,16 @@ impl<P: Projection> Projector<P> {
     /// Builds an empty store from the whole log (a rebuild, docs/DESIGN.md rule 11): folds
     /// page after page, commits unflushed whenever many rows changed (so memory stays bounded
     /// by `rebuild_commit_rows` and the cache), and flushes once at the end.
-    pub async fn build_snapshot(
+    pub async fn build_from_log(
         &mut self,
         progress: impl FnMut(u64, u64),
     ) -> Result<u64, ProjectorError> {
-        self.build_snapshot_until(u64::MAX, progress).await
+        self.build_from_log_until(u64::MAX, progress).await
     }
 
-    /// [`Projector::build_snapshot`] of the log's prefix up to position `until` (or its
+    /// [`Projector::build_from_log`] of the log's prefix up to position `until` (or its
     /// head, if lower): the model as it stood then.
-    pub async fn build_snapshot_until(
+    pub async fn build_from_log_until(
         &mut self,
         until: u64,
         mut progress: impl FnMut(u64, u64),
@@ -744,7 +744,7 @@ impl<P: Projection + Default> Projector<P> {
             let mut fresh = Projector::open(P::default(), &dir, source, config)?;
             let started = Instant::now();
             fresh
-                .build_snapshot(|position, head| {
+                .build_from_log(|position, head| {
                     let rate = position as f64 / started.elapsed().as_secs_f64().max(1e-9);
                     let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
                     status.rebuild = Some(RebuildProgress {

@@ -335,8 +335,12 @@ impl<K: TableKey, V: Row + PartialEq> PartialEq for Table<K, V> {
 
 impl<K: TableKey, V: Row + Eq> Eq for Table<K, V> {}
 
-/// Rows in key order: `changed` merged over the clean rows, a removed row skipped.
+/// Rows in key order (or reversed): `changed` merged over the clean rows, a removed row
+/// skipped.
 type RowIter<'a, K, V> = Box<dyn Iterator<Item = (K, Cow<'a, V>)> + 'a>;
+
+/// The changed rows of a range, in the range's order.
+type ChangedIter<'a, K, V> = Box<dyn Iterator<Item = (&'a K, &'a Option<V>)> + 'a>;
 
 impl<K: TableKey, V: Row> Table<K, V> {
     /// A table named `name`: unique within its read model, without `/`.
@@ -357,7 +361,7 @@ impl<K: TableKey, V: Row> Table<K, V> {
             Rows::Resident(rows) => rows.get(key).map(Cow::Borrowed),
             Rows::Stored { store, cache } => match cache.peek(key) {
                 Some(row) => Some(Cow::Borrowed(row)),
-                None => self.read(store, key).map(|(row, _)| Cow::Owned(row)),
+                None => read_row(self.name, store, key).map(|(row, _)| Cow::Owned(row)),
             },
         }
     }
@@ -386,18 +390,38 @@ impl<K: TableKey, V: Row> Table<K, V> {
 
     /// The rows with keys in `range`, in key order.
     pub fn range<R: RangeBounds<K>>(&self, range: R) -> RowIter<'_, K, V> {
+        self.range_in(range, false)
+    }
+
+    /// The rows with keys in `range`, last key first.
+    pub fn range_rev<R: RangeBounds<K>>(&self, range: R) -> RowIter<'_, K, V> {
+        self.range_in(range, true)
+    }
+
+    fn range_in<R: RangeBounds<K>>(&self, range: R, reverse: bool) -> RowIter<'_, K, V> {
         let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
-        let changed = self.changed.range(bounds.clone()).peekable();
+        let changed = self.changed.range(bounds.clone());
+        let changed: ChangedIter<'_, K, V> = if reverse {
+            Box::new(changed.rev())
+        } else {
+            Box::new(changed)
+        };
         let clean: RowIter<'_, K, V> = match &self.rows {
-            Rows::Resident(rows) => Box::new(
-                rows.range(bounds)
-                    .map(|(key, row)| (key.clone(), Cow::Borrowed(row))),
-            ),
-            Rows::Stored { store, .. } => Box::new(self.scan(store, bounds)),
+            Rows::Resident(rows) => {
+                let rows = rows.range(bounds);
+                let rows: Box<dyn Iterator<Item = (&K, &V)>> = if reverse {
+                    Box::new(rows.rev())
+                } else {
+                    Box::new(rows)
+                };
+                Box::new(rows.map(|(key, row)| (key.clone(), Cow::Borrowed(row))))
+            }
+            Rows::Stored { store, .. } => Box::new(self.scan(store, bounds, reverse)),
         };
         Box::new(Merged {
-            changed,
+            changed: changed.peekable(),
             clean: clean.peekable(),
+            reverse,
         })
     }
 
@@ -466,15 +490,12 @@ impl<K: TableKey, V: Row> Table<K, V> {
         }
     }
 
-    fn read(&self, store: &StoreRows, key: &K) -> Option<(V, usize)> {
-        read_row(self.name, store, key)
-    }
-
     /// The stored rows in `bounds`, decoded.
     fn scan<'a>(
         &'a self,
         store: &'a StoreRows,
         (from, to): (Bound<K>, Bound<K>),
+        reverse: bool,
     ) -> impl Iterator<Item = (K, Cow<'a, V>)> + 'a {
         let name = self.name;
         let mut first = name.as_bytes().to_vec();
@@ -491,7 +512,12 @@ impl<K: TableKey, V: Row> Table<K, V> {
             // `0` is the byte after `/`: the first key past this table's.
             Bound::Unbounded => Bound::Excluded([name.as_bytes(), b"0"].concat()),
         };
-        store.range(from, to).filter_map(move |(key, value)| {
+        let rows: Box<dyn Iterator<Item = crate::rows::RawRow>> = if reverse {
+            Box::new(store.range_rev(from, to))
+        } else {
+            Box::new(store.range(from, to))
+        };
+        rows.filter_map(move |(key, value)| {
             let Some(typed) = K::decode_key(&key[prefix_len..]) else {
                 store.fail(TableError::BadKey {
                     table: name,
@@ -526,18 +552,15 @@ fn read_row<K: TableKey, V: Row>(
     }
 }
 
-/// `changed` (borrowed, winning on equal keys) merged with the clean rows.
-struct Merged<'a, K, V, C: Iterator<Item = (K, Cow<'a, V>)>>
-where
-    V: Clone,
-{
-    changed: Peekable<std::collections::btree_map::Range<'a, K, Option<V>>>,
-    clean: Peekable<C>,
+/// `changed` (borrowed, winning on equal keys) merged with the clean rows, both in key order
+/// or both reversed.
+struct Merged<'a, K, V: Clone> {
+    changed: Peekable<ChangedIter<'a, K, V>>,
+    clean: Peekable<RowIter<'a, K, V>>,
+    reverse: bool,
 }
 
-impl<'a, K: Ord + Clone, V: Clone, C: Iterator<Item = (K, Cow<'a, V>)>> Iterator
-    for Merged<'a, K, V, C>
-{
+impl<'a, K: Ord + Clone, V: Clone> Iterator for Merged<'a, K, V> {
     type Item = (K, Cow<'a, V>);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -546,14 +569,14 @@ impl<'a, K: Ord + Clone, V: Clone, C: Iterator<Item = (K, Cow<'a, V>)>> Iterator
                 (None, None) => return None,
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((changed, _)), Some((clean, _))) if self.reverse => clean.cmp(changed),
                 (Some((changed, _)), Some((clean, _))) => (*changed).cmp(clean),
             };
             if order == std::cmp::Ordering::Equal {
                 // The changed row replaces the clean one.
                 self.clean.next();
             }
-            let take_changed = order != std::cmp::Ordering::Greater;
-            if !take_changed {
+            if order == std::cmp::Ordering::Greater {
                 return self.clean.next();
             }
             match self.changed.next() {
@@ -979,7 +1002,14 @@ mod tests {
                 }
                 let middle: Vec<(u64, String)> = reference.range(5..20).map(|(k, v)| (*k, v.clone())).collect();
                 let got: Vec<(u64, String)> = stored.range(5..20).map(|(k, v)| (k, v.into_owned())).collect();
-                prop_assert_eq!(got, middle);
+                prop_assert_eq!(&got, &middle);
+                let backwards: Vec<(u64, String)> = middle.iter().rev().cloned().collect();
+                for table in [&stored, &resident] {
+                    let got: Vec<(u64, String)> = table.range_rev(5..20).map(|(k, v)| (k, v.into_owned())).collect();
+                    prop_assert_eq!(&got, &backwards);
+                    let all: Vec<(u64, String)> = table.range_rev(..).map(|(k, v)| (k, v.into_owned())).collect();
+                    prop_assert_eq!(all, want.iter().rev().cloned().collect::<Vec<_>>());
+                }
                 prop_assert!(stored_cache_bytes(&stored) <= budget);
             }
             prop_assert!(handle.failure().is_none());
