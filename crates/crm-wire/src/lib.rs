@@ -10,6 +10,7 @@ mod nats_server;
 pub mod query;
 mod reply;
 mod subjects;
+mod tenant;
 
 pub use codec::{
     decode_command, decode_reply, encode_command, encode_reply, request_hash, ContentType,
@@ -24,6 +25,7 @@ pub use log_api::{
 pub use nats_server::{NatsServerVersion, NATS_SERVER_VERSION_MIN};
 pub use reply::{Accepted, CommandReply, Rejected};
 pub use subjects::{CommandSubject, Subjects, DEFAULT_PREFIX};
+pub use tenant::{Tenant, TenantError, TENANT_NAME_BYTES_MAX, TENANT_TOKEN, TENANT_TOKEN_POSITION};
 
 /// Largest command body accepted by default (docs/DESIGN.md rule 15).
 pub const COMMAND_BYTES_MAX_DEFAULT: usize = 64 * 1024;
