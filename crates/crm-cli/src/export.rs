@@ -14,7 +14,6 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crm_export::{export_log, export_nats, open_stopped_log, Filter, NatsSource, Plan, Summary};
-use crm_wire::Subjects;
 
 use crate::progress::Progress;
 
@@ -32,8 +31,8 @@ pub struct ExportArgs {
     /// NATS_URL) and how to authenticate; the log is read over crm.log.read.
     #[command(flatten)]
     nats: crate::nats_opts::NatsArgs,
-    #[arg(long, env = "CRM_SUBJECT_PREFIX", default_value = crm_wire::DEFAULT_PREFIX)]
-    subject_prefix: String,
+    #[command(flatten)]
+    scope: crate::scope::ScopeArgs,
     #[command(flatten)]
     limits: crate::LimitArgs,
     /// First position to export (positions start at 1).
@@ -97,7 +96,7 @@ fn export(args: ExportArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result
         let client = args.nats.connect_once(&url, "crm export").await?;
         let source = NatsSource {
             client: client.clone(),
-            subjects: Subjects::new(&args.subject_prefix),
+            subjects: args.scope.subjects(),
             record_limits: args.limits.log_config().record_limits(),
             timeout: Duration::from_millis(args.request_timeout_ms),
         };

@@ -7,6 +7,7 @@
 //! Output: stdout carries only what operators and scripts read (the readiness lines, the NATS
 //! URL of a local server, verify and rebuild reports); logs go to stderr through `tracing`.
 
+mod accounts;
 mod export;
 mod local_nats;
 mod logging;
@@ -15,6 +16,7 @@ mod nats_opts;
 mod progress;
 mod projections;
 mod replay;
+mod scope;
 mod status;
 
 use std::path::{Path, PathBuf};
@@ -29,14 +31,12 @@ use tracing::{error, info};
 use crm_eventlog::{
     EventLog, LogConfig, VerifyReport, PAYLOAD_BYTES_MAX_DEFAULT, RECORD_BYTES_MAX_DEFAULT,
 };
-use crm_projector::{serve_queries, LogSource};
+use crm_projector::{serve_queries, LogSource, ProjectorConfig};
 use crm_service::{
     serve_commands, serve_log_api, CommandHandler, HandlerConfig, ServiceConfig, Tailer,
     TailerConfig,
 };
-use crm_wire::{
-    Subjects, COMMAND_BYTES_MAX_DEFAULT, LOG_READ_EVENTS_MAX, LOG_READ_REPLY_BYTES_MAX,
-};
+use crm_wire::{COMMAND_BYTES_MAX_DEFAULT, LOG_READ_EVENTS_MAX, LOG_READ_REPLY_BYTES_MAX};
 
 // How the defaults of the crates relate, checked where they meet. A command body at its
 // default limit fits the log's default payload limit, so `crm serve` with defaults runs the
@@ -96,6 +96,10 @@ enum Commands {
     /// Exit 0 when the service answers, its log is writable and no read model has failed or
     /// lags past --lag-max-s; otherwise exit 1 with the reason on one line.
     Health(status::HealthArgs),
+    /// Print the NATS account configuration of a multi-tenant deployment: the CRM account
+    /// with each tenant's `crm` users and the service exports, and one account per tenant
+    /// whose users keep today's subjects (docs/SCALING.md).
+    NatsAccounts(accounts::AccountsArgs),
 }
 
 /// Input the user must fix (an unknown query, a cut beyond the head, ...): one line on
@@ -144,8 +148,17 @@ struct ProjectArgs {
     /// The NATS server `crm serve` uses (--nats-url, else NATS_URL) and how to authenticate.
     #[command(flatten)]
     nats: nats_opts::NatsArgs,
-    #[arg(long, env = "CRM_SUBJECT_PREFIX", default_value = crm_wire::DEFAULT_PREFIX)]
-    subject_prefix: String,
+    #[command(flatten)]
+    scope: scope::ScopeArgs,
+    /// The JetStream stream of events [default: CRM_EVENTS, or CRM_EVENTS_<tenant> with
+    /// --tenant].
+    #[arg(long, env = "CRM_STREAM_NAME", value_parser = scope::parse_stream_name)]
+    stream_name: Option<String>,
+    /// Which read replica of this read model this process is (1, 2, ...): each has its own
+    /// durable consumer (`crm-proj-<name>` for 1, `crm-proj-<name>-r<N>` after) and its own
+    /// store (under --data-dir), and all answer the model's queries in one queue group.
+    #[arg(long, env = "CRM_REPLICA", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    replica: u32,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -171,9 +184,17 @@ struct ServeArgs {
     /// scripts/ensure-nats-server.sh when installed in this workspace, else nats-server on PATH].
     #[arg(long, env = "CRM_NATS_SERVER_BIN")]
     nats_server_bin: Option<String>,
-    /// Subject prefix of the whole contract.
-    #[arg(long, env = "CRM_SUBJECT_PREFIX", default_value = crm_wire::DEFAULT_PREFIX)]
-    subject_prefix: String,
+    #[command(flatten)]
+    scope: scope::ScopeArgs,
+    /// The JetStream stream the tailer publishes to [default: CRM_EVENTS, or
+    /// CRM_EVENTS_<tenant> with --tenant].
+    #[arg(long, env = "CRM_STREAM_NAME", value_parser = scope::parse_stream_name)]
+    stream_name: Option<String>,
+    /// Replicas of the event stream when the tailer creates it (3 on a three-node JetStream
+    /// cluster, so losing a node loses no stream); an existing stream with another count is
+    /// updated to it.
+    #[arg(long, env = "CRM_EVENTS_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=5))]
+    events_replicas: u32,
     #[command(flatten)]
     limits: LimitArgs,
     /// Commands handled at once.
@@ -252,6 +273,13 @@ fn main() -> anyhow::Result<()> {
         Commands::Export(args) => export::run(args, &runtime),
         Commands::Status(args) => runtime.block_on(status::status(args)),
         Commands::Health(args) => runtime.block_on(status::health(args)),
+        Commands::NatsAccounts(args) => match accounts::run(&args) {
+            Err(e) if e.is::<BadInput>() => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+            other => other,
+        },
     }
 }
 
@@ -294,7 +322,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shown_url = nats_opts::redact_url(&nats_url);
     local_nats::check_server_version(&client, &shown_url).await?;
 
-    let subjects = Subjects::new(&args.subject_prefix);
+    let subjects = args.scope.subjects();
     let instance = crm_ops::Instance::new();
     let handler = CommandHandler::new(
         log.clone(),
@@ -323,6 +351,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tailer_client.clone(),
         TailerConfig {
             subjects: subjects.clone(),
+            stream_name: args.scope.stream_name(args.stream_name.as_deref()),
+            replicas: args.events_replicas as usize,
             ..TailerConfig::default()
         },
     );
@@ -347,8 +377,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         &args.data_dir,
         &client,
         LogSource::Local(log.clone()),
-        &subjects,
-        &args.read_models,
+        &ProjectorConfig {
+            stream_name: args.scope.stream_name(args.stream_name.as_deref()),
+            ..args.read_models.config(&subjects)
+        },
         &stop_rx,
     )?;
     let query_names: Vec<String> = targets
@@ -555,7 +587,7 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
     };
     let metrics_on = args.metrics.install()?;
     let client = args.nats.connect(&url, "crm project").await?;
-    let subjects = Subjects::new(&args.subject_prefix);
+    let subjects = args.scope.subjects();
     let source = LogSource::Nats {
         client: client.clone(),
         subjects: subjects.clone(),
@@ -568,8 +600,11 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
         &args.data_dir,
         &client,
         source,
-        &subjects,
-        &args.read_models,
+        &ProjectorConfig {
+            stream_name: args.scope.stream_name(args.stream_name.as_deref()),
+            replica: args.replica,
+            ..args.read_models.config(&subjects)
+        },
         &stop_rx,
     )?;
     let query_names: Vec<String> = targets
@@ -629,7 +664,7 @@ async fn rebuild(args: ProjectArgs) -> anyhow::Result<()> {
     match args.nats.url() {
         Some(url) => {
             let client = args.nats.connect_once(&url, "crm rebuild").await?;
-            let subjects = Subjects::new(&args.subject_prefix);
+            let subjects = args.scope.subjects();
             projections::rebuild(
                 &args.name,
                 &args.data_dir,

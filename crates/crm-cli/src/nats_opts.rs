@@ -183,7 +183,7 @@ impl NatsArgs {
         self.options_with_url_auth(url, name)
             .await?
             .retry_on_initial_connect()
-            .connect(strip_userinfo(url).as_str())
+            .connect(server_list(url))
             .await
             .with_context(|| format!("connecting to NATS at {shown}"))
     }
@@ -209,7 +209,7 @@ impl NatsArgs {
         name: &str,
     ) -> anyhow::Result<Result<async_nats::Client, async_nats::ConnectError>> {
         let options = self.options_with_url_auth(url, name).await?;
-        Ok(options.connect(strip_userinfo(url).as_str()).await)
+        Ok(options.connect(server_list(url)).await)
     }
 
     /// [`NatsArgs::connect_options`] plus the credentials carried in `url`, if any.
@@ -410,13 +410,15 @@ pub fn redact_url(url: &str) -> String {
         .join(",")
 }
 
-/// `url` with the userinfo of each comma-separated URL removed (the credentials are passed
-/// to async-nats as options instead).
-fn strip_userinfo(url: &str) -> String {
+/// The servers of `url`, one per comma-separated URL (a cluster's nodes, for failover), each
+/// without its userinfo (the credentials are passed to async-nats as options instead).
+/// async-nats parses a string as one URL, so the list is handed over as a list.
+fn server_list(url: &str) -> Vec<String> {
     url.split(',')
+        .map(str::trim)
+        .filter(|one| !one.is_empty())
         .map(|one| replace_userinfo(one, ""))
-        .collect::<Vec<_>>()
-        .join(",")
+        .collect()
 }
 
 fn replace_userinfo(url: &str, replacement: &str) -> String {
@@ -499,12 +501,16 @@ mod tests {
     }
 
     #[test]
-    fn userinfo_is_stripped_from_what_async_nats_sees() {
+    fn each_server_is_handed_over_without_its_userinfo() {
         assert_eq!(
-            strip_userinfo("nats://a:pw@h1:4222,tls://tok@h2"),
-            "nats://h1:4222,tls://h2"
+            server_list("nats://a:pw@h1:4222, tls://tok@h2,"),
+            ["nats://h1:4222", "tls://h2"]
         );
-        assert_eq!(strip_userinfo("nats://h:1"), "nats://h:1");
+        assert_eq!(server_list("nats://h:1"), ["nats://h:1"]);
+        // async-nats takes each as one server address; a joined list would not parse.
+        for one in server_list("nats://h1:4222,nats://h2:4223") {
+            assert!(one.parse::<async_nats::ServerAddr>().is_ok(), "{one}");
+        }
     }
 
     #[test]

@@ -82,15 +82,14 @@ pub fn start(
     data_dir: &Path,
     client: &async_nats::Client,
     source: LogSource,
-    subjects: &Subjects,
-    memory: &ReadModelArgs,
+    config: &ProjectorConfig,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<Started> {
     let mut targets: Vec<Arc<dyn QueryTarget>> = Vec::new();
     let mut tasks = Vec::new();
     for name in names {
         let kind = kind(name)?;
-        let config = memory.config(subjects);
+        let config = config.clone();
         let dir = store_dir(data_dir, kind.name());
         std::fs::create_dir_all(dir.parent().unwrap_or(data_dir))?;
         let (target, task) = kind

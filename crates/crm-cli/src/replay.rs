@@ -11,7 +11,6 @@ use crm_domain::Timestamp;
 use crm_eventlog::EventLog;
 use crm_projector::{position_at, LogSource};
 use crm_wire::query::QueryReply;
-use crm_wire::Subjects;
 
 use crate::{log_dir, nats_opts, projections, BadInput, LimitArgs};
 
@@ -27,8 +26,8 @@ pub struct ReplayArgs {
     /// A running service's NATS server: the log is read over `crm.log.read`.
     #[command(flatten)]
     nats: nats_opts::NatsArgs,
-    #[arg(long, env = "CRM_SUBJECT_PREFIX", default_value = crm_wire::DEFAULT_PREFIX)]
-    subject_prefix: String,
+    #[command(flatten)]
+    scope: crate::scope::ScopeArgs,
     #[command(flatten)]
     limits: LimitArgs,
     /// Where the log is cut: a position (the events up to it), or an RFC 3339 time (the
@@ -86,7 +85,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let source = match (args.nats.url(), &args.data_dir) {
         (Some(url), _) => LogSource::Nats {
             client: args.nats.connect_once(&url, "crm replay").await?,
-            subjects: Subjects::new(&args.subject_prefix),
+            subjects: args.scope.subjects(),
             record_limits: args.limits.log_config().record_limits(),
         },
         (None, Some(data_dir)) => LogSource::Local(
@@ -144,8 +143,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         .replay(
             &dir,
             source,
-            args.read_models
-                .config(&Subjects::new(&args.subject_prefix)),
+            args.read_models.config(&args.scope.subjects()),
             crm_projector::ReplayQuery {
                 until,
                 query: &query,

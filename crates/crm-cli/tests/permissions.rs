@@ -102,6 +102,7 @@ const ROWS: &[Row] = &[
     allow("crm", Pub, "crm.evt.lead.LeadCreated", "the tailer publishes each committed event to CRM_EVENTS"),
     allow("crm", Pub, "$JS.API.STREAM.INFO.CRM_EVENTS", "the tailer finds the stream's tip; projectors look the stream up"),
     allow("crm", Pub, "$JS.API.STREAM.CREATE.CRM_EVENTS", "the tailer creates the stream when it is missing"),
+    allow("crm", Pub, "$JS.API.STREAM.UPDATE.CRM_EVENTS", "the tailer sets the stream's replicas to `--events-replicas`"),
     allow("crm", Pub, "$JS.API.STREAM.MSG.GET.CRM_EVENTS", "the tailer reads the stream's last message to resume after it"),
     allow("crm", Pub, "$JS.API.CONSUMER.INFO.CRM_EVENTS.crm-proj-<name>", "a projector looks its durable consumer up"),
     allow("crm", Pub, "$JS.API.CONSUMER.CREATE.CRM_EVENTS.crm-proj-<name>", "a projector creates its durable consumer"),

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 mod support;
+use support::{live_hash, rebuild_hash};
 
 /// How long the projector-kill test's load of 3,000 commands may take in all.
 const LOAD_WAIT_MAX: Duration = Duration::from_secs(180);
@@ -251,39 +252,6 @@ async fn the_worked_example_over_nats_gives_every_expected_figure() {
     assert_eq!(reply["code"], "unavailable");
     assert_eq!(reply["position"], caller.last_position);
     service.terminate(Duration::from_secs(20)).unwrap();
-}
-
-fn live_hash(data_dir: &Path, name: &str) -> String {
-    let root = data_dir.join("projections").join(name);
-    let current = crm_projector::versions::current_dir(&root).unwrap();
-    let store = crm_projector::ProjectionStore::open(&current).unwrap();
-    store
-        .canonical_hash()
-        .unwrap()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn rebuild_hash(data_dir: &Path, name: &str) -> String {
-    let output = Process::new(env!("CARGO_BIN_EXE_crm"))
-        .args(["rebuild", name, "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    stdout
-        .rsplit("store hash ")
-        .next()
-        .unwrap()
-        .trim()
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,6 +57,9 @@ pub struct ProjectorConfig {
     /// A rebuild commits (unflushed) once this many rows changed since its last commit: the
     /// bound on a rebuild's memory beyond the cache.
     pub rebuild_commit_rows: usize,
+    /// Which read replica of the model this is: names its durable consumer
+    /// ([`crm_wire::query::replica_consumer`]), so replicas never share deliveries.
+    pub replica: u32,
 }
 
 /// Decoded rows cached per read model unless configured otherwise.
@@ -77,6 +80,7 @@ impl Default for ProjectorConfig {
             read_cache_bytes: READ_CACHE_BYTES_DEFAULT,
             store_cache_bytes: STORE_CACHE_BYTES_DEFAULT,
             rebuild_commit_rows: REBUILD_COMMIT_ROWS_DEFAULT,
+            replica: 1,
         }
     }
 }
@@ -587,7 +591,7 @@ impl<P: Projection + Default> Projector<P> {
                 reason: e.to_string(),
             }
         })?;
-        let durable = crm_wire::query::projector_consumer(self.name);
+        let durable = crm_wire::query::replica_consumer(self.name, self.config.replica);
         let consumer = stream
             .get_or_create_consumer(
                 &durable,

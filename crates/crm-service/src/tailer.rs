@@ -40,6 +40,9 @@ const HEADER_EXPECTED_LAST_SEQUENCE: &str = "Nats-Expected-Last-Sequence";
 pub struct TailerConfig {
     pub subjects: Subjects,
     pub stream_name: String,
+    /// Replicas of the stream (`num_replicas`): 1 on a single server, 3 on a three-node
+    /// JetStream cluster so that losing a node loses no stream.
+    pub replicas: usize,
     /// Publishes in flight (awaiting their JetStream ack) at once.
     pub publish_batch_max: usize,
     /// Pause after a failed publish before resynchronising.
@@ -51,6 +54,7 @@ impl Default for TailerConfig {
         TailerConfig {
             subjects: Subjects::default(),
             stream_name: crm_wire::EVENTS_STREAM.to_owned(),
+            replicas: 1,
             publish_batch_max: 512,
             retry_backoff_ms: 250,
         }
@@ -173,10 +177,11 @@ impl Tailer {
             name: self.config.stream_name.clone(),
             subjects: vec![self.config.subjects.events_wildcard()],
             storage: StorageType::File,
+            num_replicas: self.config.replicas,
             ..Default::default()
         };
         loop {
-            match self.js.get_or_create_stream(config.clone()).await {
+            match self.stream_as_configured(&config).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) => {
                     warn!(error = %e, "JetStream stream not available yet; retrying");
@@ -184,6 +189,47 @@ impl Tailer {
                 }
             }
         }
+    }
+
+    /// The stream, created when missing; an existing stream with another replica count is
+    /// updated to the configured one (JetStream moves the data), so an operator changes the
+    /// count with the flag alone.
+    async fn stream_as_configured(
+        &self,
+        config: &jetstream::stream::Config,
+    ) -> Result<jetstream::stream::Stream, String> {
+        let mut stream = self
+            .js
+            .get_or_create_stream(config.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let current = stream
+            .info()
+            .await
+            .map_err(|e| e.to_string())?
+            .config
+            .clone();
+        if current.num_replicas != config.num_replicas {
+            info!(
+                stream = %config.name,
+                from = current.num_replicas,
+                to = config.num_replicas,
+                "changing the event stream's replicas"
+            );
+            self.js
+                .update_stream(jetstream::stream::Config {
+                    num_replicas: config.num_replicas,
+                    ..current
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            stream = self
+                .js
+                .get_stream(&config.name)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(stream)
     }
 
     async fn tip(&self, stream: &jetstream::stream::Stream) -> Result<Tip, ServiceError> {

@@ -88,6 +88,28 @@ pub enum TestkitError {
         output_tail: String,
     },
 
+    /// A cluster node failed to start, stop or restart; `source` says how, with its output.
+    #[error("nats-server cluster node {node}: {source}")]
+    ClusterNode {
+        node: usize,
+        #[source]
+        source: Box<TestkitError>,
+    },
+
+    /// The cluster's nodes run but did not form a cluster (routes, JetStream meta leader,
+    /// health) in time; `problem` is the last condition not met.
+    #[error("nats-server cluster {cluster} not ready within {waited_ms} ms: {problem}; output:\n{output_tail}")]
+    NatsClusterNotReady {
+        cluster: String,
+        waited_ms: u128,
+        problem: String,
+        output_tail: String,
+    },
+
+    /// Options a fixture cannot work with (e.g. a cluster of no nodes).
+    #[error("invalid fixture options: {problem}")]
+    InvalidOptions { problem: String },
+
     /// Sending a signal to a child failed.
     #[error("cannot send {signal} to pid {pid}: {source}")]
     Signal {

@@ -9,6 +9,7 @@
 //! # Ok(()) }
 //! ```
 //! Permissions tests pass config text: `NatsServer::start_with(NatsServerOptions::with_config("authorization { ... }"))`.
+//! Failover tests start a [`NatsCluster`] of three nodes, then `kill(i)`, `restart(i)` and `connect(i)` per node.
 //! System tests run binaries with [`ChildProcess::spawn`], then `wait_for_line`, `kill_9` or `terminate`.
 //! Fixtures own temp dirs and kill their processes on drop. Start, stop and restart block the calling thread:
 //! an async test whose clients must notice an outage uses `#[tokio::test(flavor = "multi_thread")]`.
@@ -16,6 +17,8 @@
 mod child_process;
 mod data_dir;
 mod error;
+mod nats_cluster;
+mod nats_process;
 mod nats_server;
 mod port;
 mod process;
@@ -23,6 +26,7 @@ mod process;
 pub use child_process::ChildProcess;
 pub use data_dir::TempDataDir;
 pub use error::TestkitError;
+pub use nats_cluster::{NatsCluster, NatsClusterOptions};
 pub use nats_server::{
     nats_server_binary, test_connect_options, wait_until_connected, NatsServer, NatsServerOptions,
     NATS_SERVER_BIN_ENV,

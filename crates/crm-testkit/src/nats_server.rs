@@ -1,17 +1,13 @@
 //! A real `nats-server` with JetStream, on a free loopback port, with its store and log in a temp dir.
 //! It can be stopped, killed and restarted on the same port and store, to test outages.
 
-use std::fs::OpenOptions;
-use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::process::{self, POLL_INTERVAL};
+use crate::nats_process::{self, ServerProcess};
 use crate::{port, TestkitError};
 
 /// Environment variable naming the nats-server binary to use instead of searching for one.
@@ -30,21 +26,8 @@ const NATS_SERVER_FALLBACK_PATHS: [&str; 3] = [
     "/usr/bin/nats-server",
 ];
 
-/// How many fresh ports `start` tries when another process takes the port first.
-const START_ATTEMPTS_MAX: u32 = 5;
-/// How many times `restart` retries its fixed port while the old socket is being released.
-const RESTART_BIND_ATTEMPTS_MAX: u32 = 10;
-const RESTART_BIND_RETRY_DELAY: Duration = Duration::from_millis(100);
-/// How long `stop` waits after SIGTERM before it sends SIGKILL.
-const STOP_WAIT_MAX: Duration = Duration::from_secs(5);
-/// Bounds on one readiness probe (TCP connect, then the server's INFO line).
-const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
-const PROBE_READ_TIMEOUT: Duration = Duration::from_millis(500);
-const PROBE_INFO_BYTES_MAX: usize = 16 * 1024;
 /// Longest pause between reconnect attempts of clients made by `test_connect_options`.
 const RECONNECT_DELAY_MAX: Duration = Duration::from_millis(100);
-
-const BIND_FAILURE_TEXT: &str = "address already in use";
 
 /// How to start a [`NatsServer`]. Port, bind address, JetStream and store dir are always set by the
 /// fixture on the command line (and override anything in `config`).
@@ -88,13 +71,10 @@ impl NatsServerOptions {
 /// A nats-server child process owned by a test. Dropping it kills the server and deletes its files.
 #[derive(Debug)]
 pub struct NatsServer {
-    binary: PathBuf,
-    options: NatsServerOptions,
-    /// Checked against the INFO line, so a probe never mistakes another server for ours.
-    name: String,
     port: u16,
-    child: Option<Child>,
-    dir: tempfile::TempDir,
+    /// Whether `options.config` was written to the config file, passed with `-c`.
+    has_config: bool,
+    process: ServerProcess,
 }
 
 impl NatsServer {
@@ -105,52 +85,20 @@ impl NatsServer {
 
     /// Like [`NatsServer::start`], with extra configuration.
     pub fn start_with(options: NatsServerOptions) -> Result<NatsServer, TestkitError> {
-        let binary = find_nats_server()?;
-        let dir = tempfile::Builder::new()
-            .prefix("crm-testkit-nats-")
-            .tempdir()
-            .map_err(|source| TestkitError::TempDir {
-                what: "nats-server directory",
-                source,
-            })?;
-        let store = dir.path().join("store");
-        std::fs::create_dir(&store).map_err(|source| TestkitError::WriteFile {
-            path: store,
-            source,
-        })?;
+        let process = ServerProcess::new(options.env, options.ready_wait_max)?;
         if let Some(config) = &options.config {
-            let path = dir.path().join("nats-server.conf");
-            std::fs::write(&path, config)
-                .map_err(|source| TestkitError::WriteFile { path, source })?;
+            process.write_config(config)?;
         }
         let mut server = NatsServer {
-            binary,
-            options,
-            name: unique_server_name(),
             port: 0,
-            child: None,
-            dir,
+            has_config: options.config.is_some(),
+            process,
         };
-
-        let mut last_output = String::new();
-        for _ in 0..START_ATTEMPTS_MAX {
+        nats_process::retry_on_fresh_ports(|_| {
             server.port = port::try_free_loopback_port()?;
-            match server.launch() {
-                Ok(()) => return Ok(server),
-                Err(error) => match bind_failure_output(&error) {
-                    Some(output) => last_output = output.to_owned(),
-                    None => return Err(error),
-                },
-            }
-            tracing::debug!(
-                port = server.port,
-                "nats-server port was taken, trying another"
-            );
-        }
-        Err(TestkitError::PortsExhausted {
-            attempts: START_ATTEMPTS_MAX,
-            output_tail: last_output,
-        })
+            server.launch()
+        })?;
+        Ok(server)
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -165,104 +113,46 @@ impl NatsServer {
 
     /// The server's pid, `None` while it is stopped.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.pid()
     }
 
     /// The JetStream store directory (`-sd`); stays the same across `restart`.
     pub fn store_dir(&self) -> PathBuf {
-        self.dir.path().join("store")
+        self.process.store_dir()
     }
 
     /// The server log (`-l`), appended to across restarts.
     pub fn log_path(&self) -> PathBuf {
-        self.dir.path().join("nats-server.log")
+        self.process.log_path()
     }
 
     /// Whether the server process is alive (reaps it if it died on its own).
     pub fn is_running(&mut self) -> bool {
-        let Some(child) = &mut self.child else {
-            return false;
-        };
-        match child.try_wait() {
-            Ok(None) => true,
-            Ok(Some(_)) | Err(_) => {
-                self.child = None;
-                false
-            }
-        }
+        self.process.is_running()
     }
 
     /// SIGTERM, wait up to 5 s, then SIGKILL; the process is reaped. Does nothing if stopped.
     pub fn stop(&mut self) -> Result<(), TestkitError> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        let pid = child.id();
-        let graceful = match process::send_sigterm(&child) {
-            Ok(()) => process::wait_timeout(&mut child, STOP_WAIT_MAX),
-            Err(error) => Err(error),
-        };
-        match graceful {
-            Ok(Some(status)) => {
-                tracing::debug!(pid, port = self.port, %status, "nats-server stopped");
-                Ok(())
-            }
-            Ok(None) => {
-                tracing::warn!(
-                    pid,
-                    port = self.port,
-                    "nats-server ignored SIGTERM, killing it"
-                );
-                process::kill_and_reap(&mut child).map(drop)
-            }
-            Err(error) => {
-                // Never leave the process behind, whatever failed.
-                let _ = process::kill_and_reap(&mut child);
-                Err(error)
-            }
-        }
+        self.process.stop()
     }
 
     /// SIGKILL, like a crash; the process is reaped. Does nothing if stopped.
     pub fn kill(&mut self) -> Result<(), TestkitError> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        process::kill_and_reap(&mut child)?;
-        tracing::debug!(port = self.port, "nats-server killed");
-        Ok(())
+        self.process.kill()
     }
 
     /// Starts the server again on the same port with the same store (stopping it first if running),
     /// so clients reconnect and JetStream data survives.
     pub fn restart(&mut self) -> Result<(), TestkitError> {
-        self.stop()?;
-        let mut attempt = 1;
-        loop {
-            match self.launch() {
-                Ok(()) => return Ok(()),
-                Err(error)
-                    if attempt < RESTART_BIND_ATTEMPTS_MAX
-                        && bind_failure_output(&error).is_some() =>
-                {
-                    tracing::debug!(
-                        port = self.port,
-                        attempt,
-                        "port still busy, retrying restart"
-                    );
-                    attempt += 1;
-                    thread::sleep(RESTART_BIND_RETRY_DELAY);
-                }
-                Err(error) => return Err(error),
-            }
-        }
+        self.process.stop()?;
+        nats_process::retry_on_same_ports(|| self.launch())
     }
 
     /// Connects a client with [`test_connect_options`]; panics with the server log if that fails.
     pub async fn connect(&self) -> async_nats::Client {
         match self.connect_with(test_connect_options()).await {
             Ok(client) => client,
-            Err(error) => panic!("{error}\n{}", self.output_tail(0, 0)),
+            Err(error) => panic!("{error}\n{}", self.process.output_tail(0, 0)),
         }
     }
 
@@ -278,106 +168,21 @@ impl NatsServer {
             .map_err(|source| TestkitError::Connect { url, source })
     }
 
-    fn output_path(&self) -> PathBuf {
-        self.dir.path().join("nats-server.out")
-    }
-
-    fn output_tail(&self, log_from: u64, output_from: u64) -> String {
-        let log = process::file_tail(&self.log_path(), log_from);
-        let output = process::file_tail(&self.output_path(), output_from);
-        format!("{output}{log}")
-    }
-
     /// Spawns the server on `self.port` and waits until it answers with its INFO line.
     fn launch(&mut self) -> Result<(), TestkitError> {
-        assert!(self.child.is_none(), "launching over a running nats-server");
-        let log_from = process::file_len(&self.log_path());
-        let output_from = process::file_len(&self.output_path());
-        let output = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.output_path())
-            .map_err(|source| TestkitError::WriteFile {
-                path: self.output_path(),
-                source,
-            })?;
-        let output_for_stderr = output
-            .try_clone()
-            .map_err(|source| TestkitError::WriteFile {
-                path: self.output_path(),
-                source,
-            })?;
-
-        let mut command = Command::new(&self.binary);
-        command
-            .arg("-js")
-            .args(["-a", "127.0.0.1"])
-            .args(["-p", &self.port.to_string()])
-            .arg("-sd")
-            .arg(self.store_dir())
-            .arg("-l")
-            .arg(self.log_path())
-            .args(["-n", &self.name]);
-        if self.options.config.is_some() {
-            command
-                .arg("-c")
-                .arg(self.dir.path().join("nats-server.conf"));
+        let mut args: Vec<OsString> = vec![
+            "-js".into(),
+            "-a".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            self.port.to_string().into(),
+            "-sd".into(),
+            self.process.store_dir().into(),
+        ];
+        if self.has_config {
+            args.extend(["-c".into(), self.process.config_path().into()]);
         }
-        command.envs(self.options.env.iter().map(|(k, v)| (k, v)));
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(output))
-            .stderr(Stdio::from(output_for_stderr));
-        let child = command.spawn().map_err(|source| TestkitError::Spawn {
-            program: self.binary.display().to_string(),
-            source,
-        })?;
-        tracing::debug!(pid = child.id(), port = self.port, "nats-server spawned");
-        let child = self.child.insert(child);
-
-        let started = Instant::now();
-        let deadline = started + self.options.ready_wait_max;
-        loop {
-            let pid = child.id();
-            if let Some(status) = child
-                .try_wait()
-                .map_err(|source| TestkitError::Wait { pid, source })?
-            {
-                self.child = None;
-                return Err(TestkitError::NatsServerExited {
-                    port: self.port,
-                    status,
-                    output_tail: self.output_tail(log_from, output_from),
-                });
-            }
-            if probe(self.port, &self.name) {
-                tracing::debug!(
-                    pid,
-                    port = self.port,
-                    ready_ms = started.elapsed().as_millis(),
-                    "nats-server ready"
-                );
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                let _ = process::kill_and_reap(child);
-                self.child = None;
-                return Err(TestkitError::NatsServerNotReady {
-                    port: self.port,
-                    waited_ms: started.elapsed().as_millis(),
-                    output_tail: self.output_tail(log_from, output_from),
-                });
-            }
-            thread::sleep(POLL_INTERVAL);
-        }
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = process::kill_and_reap(&mut child);
-        }
+        self.process.launch(&args, &[self.port])
     }
 }
 
@@ -426,7 +231,7 @@ pub fn nats_server_binary() -> Result<PathBuf, TestkitError> {
 /// the workspace's `target/tools` (scripts/ensure-nats-server.sh), else the first on `PATH`,
 /// else a fallback path. Whichever is found must report a version of at least
 /// [`crm_wire::NATS_SERVER_VERSION_MIN`]; an older one is an error, not a reason to look on.
-fn find_nats_server() -> Result<PathBuf, TestkitError> {
+pub(crate) fn find_nats_server() -> Result<PathBuf, TestkitError> {
     // One lookup per test binary: the environment and the files do not change under a test.
     static FOUND: OnceLock<PathBuf> = OnceLock::new();
     if let Some(found) = FOUND.get() {
@@ -508,58 +313,9 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
-fn unique_server_name() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "crm-testkit-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The output of a launch that failed because the port was taken, `None` for any other failure.
-fn bind_failure_output(error: &TestkitError) -> Option<&str> {
-    match error {
-        TestkitError::NatsServerExited { output_tail, .. }
-            if output_tail.contains(BIND_FAILURE_TEXT) =>
-        {
-            Some(output_tail)
-        }
-        _ => None,
-    }
-}
-
-/// Whether *our* server (by name) answers on the port with its INFO line.
-fn probe(port: u16, name: &str) -> bool {
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(stream) = TcpStream::connect_timeout(&address, PROBE_CONNECT_TIMEOUT) else {
-        return false;
-    };
-    if stream.set_read_timeout(Some(PROBE_READ_TIMEOUT)).is_err() {
-        return false;
-    }
-    let mut info = Vec::new();
-    let mut limited = stream.take(PROBE_INFO_BYTES_MAX as u64);
-    let mut chunk = [0_u8; 1024];
-    while !info.windows(2).any(|pair| pair == b"\r\n") {
-        match limited.read(&mut chunk) {
-            Ok(0) | Err(_) => return false,
-            Ok(read) => info.extend_from_slice(&chunk[..read]),
-        }
-    }
-    let expected_name = format!("\"server_name\":\"{name}\"");
-    info.starts_with(b"INFO ") && String::from_utf8_lossy(&info).contains(&expected_name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn probe_of_a_closed_port_is_false() {
-        let port = port::free_loopback_port();
-        assert!(!probe(port, "nobody"));
-    }
 
     #[test]
     fn the_project_path_is_under_the_workspace_target_dir() {

@@ -20,17 +20,29 @@ pub(crate) const OUTPUT_TAIL_BYTES_MAX: u64 = 4096;
 
 /// Sends SIGTERM to a child that has not been reaped yet (so its pid cannot have been reused).
 pub(crate) fn send_sigterm(child: &Child) -> Result<(), TestkitError> {
+    send_signal(child, Signal::TERM, "SIGTERM")
+}
+
+/// Sends SIGHUP (nats-server: reload the config file) to a child that has not been reaped yet.
+pub(crate) fn send_sighup(child: &Child) -> Result<(), TestkitError> {
+    send_signal(child, Signal::HUP, "SIGHUP")
+}
+
+fn send_signal(
+    child: &Child,
+    signal: Signal,
+    signal_name: &'static str,
+) -> Result<(), TestkitError> {
     let pid = child.id();
     let signal_error = |source| TestkitError::Signal {
         pid,
-        signal: "SIGTERM",
+        signal: signal_name,
         source,
     };
     let raw = i32::try_from(pid).map_err(|_| signal_error(io::ErrorKind::InvalidInput.into()))?;
     let pid_checked =
         Pid::from_raw(raw).ok_or_else(|| signal_error(io::ErrorKind::InvalidInput.into()))?;
-    rustix::process::kill_process(pid_checked, Signal::TERM)
-        .map_err(|errno| signal_error(errno.into()))
+    rustix::process::kill_process(pid_checked, signal).map_err(|errno| signal_error(errno.into()))
 }
 
 /// SIGKILLs the child and reaps it.

@@ -42,6 +42,15 @@ pub fn projector_consumer(projection: &str) -> String {
     format!("crm-proj-{projection}")
 }
 
+/// The durable consumer of read replica `replica` (1, 2, ...) of `projection`: the first is
+/// [`projector_consumer`], the others `crm-proj-<name>-r<replica>`.
+pub fn replica_consumer(projection: &str, replica: u32) -> String {
+    match replica {
+        0 | 1 => projector_consumer(projection),
+        n => format!("crm-proj-{projection}-r{n}"),
+    }
+}
+
 /// `status` of a reply body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,6 +1,9 @@
 //! What the CLI system tests share: sending a command the way the contract asks callers to
-//! (retry with the same command id through timeouts and outages), but never forever.
+//! (retry with the same command id through timeouts and outages), but never forever; and a
+//! read model's live store against a rebuild from the log.
 
+use std::path::Path;
+use std::process::Command as Process;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -67,4 +70,42 @@ pub async fn send_until_answered_within(
         }
         tokio::time::sleep(RETRY_PAUSE).await;
     }
+}
+
+/// The canonical hash of the live store of read model `name` under `data_dir` (stopped).
+// Each test crate includes this module; only some compare stores.
+#[allow(dead_code)]
+pub fn live_hash(data_dir: &Path, name: &str) -> String {
+    let root = data_dir.join("projections").join(name);
+    let current = crm_projector::versions::current_dir(&root).unwrap();
+    let store = crm_projector::ProjectionStore::open(&current).unwrap();
+    store
+        .canonical_hash()
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `crm rebuild <name>` of the log under `data_dir`: the rebuilt store's hash.
+#[allow(dead_code)]
+pub fn rebuild_hash(data_dir: &Path, name: &str) -> String {
+    let output = Process::new(env!("CARGO_BIN_EXE_crm"))
+        .args(["rebuild", name, "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    stdout
+        .rsplit("store hash ")
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned()
 }
