@@ -36,7 +36,9 @@ use crm_service::{
     serve_commands, serve_log_api, CommandHandler, HandlerConfig, ServiceConfig, Tailer,
     TailerConfig,
 };
-use crm_wire::{COMMAND_BYTES_MAX_DEFAULT, LOG_READ_EVENTS_MAX, LOG_READ_REPLY_BYTES_MAX};
+use crm_wire::{
+    Subjects, COMMAND_BYTES_MAX_DEFAULT, LOG_READ_EVENTS_MAX, LOG_READ_REPLY_BYTES_MAX,
+};
 
 // How the defaults of the crates relate, checked where they meet. A command body at its
 // default limit fits the log's default payload limit, so `crm serve` with defaults runs the
@@ -389,9 +391,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .collect();
     let status = {
         let (instance, log, targets) = (instance.clone(), log.clone(), targets.clone());
+        let prefix = subjects.prefix().to_owned();
         move || crm_wire::discovery::InstanceStatus {
             instance: instance.id().to_owned(),
             role: "serve".to_owned(),
+            subject_prefix: prefix.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started: instance.started(),
             log: Some({
@@ -412,7 +416,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         client.clone(),
         subjects.clone(),
         instance.clone(),
-        service_description("serve", &names),
+        service_description("serve", &names, &subjects),
         status,
         stop_rx.clone(),
     ));
@@ -539,8 +543,13 @@ async fn wait_until_listening(
     Ok(())
 }
 
-/// How this process describes itself in `$SRV.INFO`: its role and read models as metadata.
-fn service_description(role: &str, read_models: &[String]) -> crm_ops::ServiceDescription {
+/// How this process describes itself in `$SRV.INFO`: its role, read models and subject prefix
+/// as metadata.
+fn service_description(
+    role: &str,
+    read_models: &[String],
+    subjects: &Subjects,
+) -> crm_ops::ServiceDescription {
     crm_ops::ServiceDescription {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         description: "Event-sourced CRM backend: commands, the event log and read models over NATS"
@@ -548,6 +557,7 @@ fn service_description(role: &str, read_models: &[String]) -> crm_ops::ServiceDe
         metadata: [
             ("role".to_owned(), role.to_owned()),
             ("read_models".to_owned(), read_models.join(",")),
+            ("subject_prefix".to_owned(), subjects.prefix().to_owned()),
         ]
         .into(),
     }
@@ -613,9 +623,11 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
         .collect();
     let status = {
         let (instance, targets) = (instance.clone(), targets.clone());
+        let prefix = subjects.prefix().to_owned();
         move || crm_wire::discovery::InstanceStatus {
             instance: instance.id().to_owned(),
             role: "project".to_owned(),
+            subject_prefix: prefix.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started: instance.started(),
             log: None,
@@ -628,7 +640,7 @@ async fn project(args: ProjectArgs) -> anyhow::Result<()> {
         client.clone(),
         subjects.clone(),
         instance.clone(),
-        service_description("project", std::slice::from_ref(&args.name)),
+        service_description("project", std::slice::from_ref(&args.name), &subjects),
         status,
         stop_rx.clone(),
     ));

@@ -177,8 +177,8 @@ pub fn render(seen: &[Seen]) -> String {
     let mut out = String::new();
     for Seen { status, endpoints } in seen {
         out += &format!(
-            "instance {} ({}, version {}, started {})\n",
-            status.instance, status.role, status.version, status.started
+            "instance {} ({}, {}, version {}, started {})\n",
+            status.instance, status.role, status.subject_prefix, status.version, status.started
         );
         if let Some(log) = &status.log {
             out += &format!(
@@ -252,6 +252,7 @@ mod tests {
         Seen {
             status: InstanceStatus {
                 instance: "abc".into(),
+                subject_prefix: "crm".to_owned(),
                 role: "serve".into(),
                 version: "0.1.0".into(),
                 started: "2026-12-02T00:00:00Z".into(),

@@ -382,6 +382,41 @@ async fn tenants_are_isolated_by_their_accounts_and_survive_each_others_crash() 
         "both replicas answered some of the 24 queries: {served:?}"
     );
     assert_eq!(served.values().sum::<u64>(), 24);
+    // The platform operator's `crm status` sees every tenant's instances, each with its prefix.
+    let status = run_ok(&[
+        "status",
+        "--json",
+        "--nats-url",
+        &platform.urls_as("operator", "CRM_NATS_PASSWORD_OPERATOR"),
+        "--nats-inbox-prefix",
+        "_INBOX_operator",
+    ]);
+    let status: Value = serde_json::from_str(&status).unwrap();
+    let mut prefixes: Vec<(String, String)> = status["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|seen| {
+            let status = &seen["status"];
+            (
+                status["subject_prefix"].as_str().unwrap().to_owned(),
+                status["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    prefixes.sort();
+    let expected: Vec<(String, String)> = [
+        ("crm.t.acme", "project"),
+        ("crm.t.acme", "project"),
+        ("crm.t.acme", "serve"),
+        ("crm.t.globex", "serve"),
+        ("crm.t.initech", "serve"),
+    ]
+    .iter()
+    .map(|(p, r)| (p.to_string(), r.to_string()))
+    .collect();
+    assert_eq!(prefixes, expected, "{status}");
+
     // One replica gone: the other answers alone.
     replica_1.kill_9().unwrap();
     let answer = sales[0]
@@ -587,4 +622,75 @@ async fn losing_a_nats_node_under_load_loses_and_duplicates_nothing() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_stream_is_moved_to_the_replicas_asked_for() {
+    let cluster = NatsCluster::start(NatsClusterOptions::default()).unwrap();
+    let dir = TempDataDir::new().unwrap();
+    let serve = |replicas: &str| {
+        let mut command = crm(&[
+            "serve",
+            "--tenant",
+            "acme",
+            "--projections",
+            "",
+            "--events-replicas",
+            replicas,
+            "--nats-url",
+            &cluster.urls(),
+        ]);
+        command.arg("--data-dir").arg(dir.path());
+        start(command, "crm serve ready")
+    };
+    let client = cluster.connect(0).await;
+    let js = async_nats::jetstream::new(client.clone());
+    let stream_state = |want_replicas: usize| {
+        let js = js.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT_MAX;
+            loop {
+                if let Ok(mut stream) = js.get_stream("CRM_EVENTS_acme").await {
+                    let info = stream.info().await.unwrap();
+                    let current = info
+                        .cluster
+                        .as_ref()
+                        .map(|c| c.replicas.iter().filter(|r| r.current).count() + 1)
+                        .unwrap_or(1);
+                    if info.config.num_replicas == want_replicas
+                        && current == want_replicas
+                        && info.state.messages == 1
+                    {
+                        return;
+                    }
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the stream did not reach {want_replicas} current replicas with its event"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
+    let mut first = serve("1");
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Crm-Command-Id", Uuid::now_v7().to_string().as_str());
+    let body = json!({"lead_id": Uuid::now_v7(), "name": "L", "source": "web"});
+    let reply = client
+        .request_with_headers(
+            "crm.t.acme.cmd.lead.CreateLead",
+            headers,
+            body.to_string().into(),
+        )
+        .await
+        .unwrap();
+    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["status"], "accepted", "{reply}");
+    stream_state(1).await;
+    first.terminate(Duration::from_secs(20)).unwrap();
+
+    let mut second = serve("3");
+    stream_state(3).await;
+    second.terminate(Duration::from_secs(20)).unwrap();
 }

@@ -535,6 +535,7 @@ mod tests {
         let snapshotter = recorder.snapshotter();
         let mut status = InstanceStatus {
             instance: "i".to_owned(),
+            subject_prefix: "crm".to_owned(),
             role: "serve".to_owned(),
             version: "0".to_owned(),
             started: String::new(),

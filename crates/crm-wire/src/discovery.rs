@@ -142,6 +142,10 @@ pub struct InstanceStatus {
     /// `serve` (the command service, the log and maybe read models) or `project` (read models
     /// only).
     pub role: String,
+    /// The subject prefix it serves (`crm`, or `crm.t.<tenant>` for a tenant): which
+    /// installation it belongs to when one NATS account holds several.
+    #[serde(default)]
+    pub subject_prefix: String,
     pub version: String,
     pub started: String,
     /// The log, for a `serve` instance.
@@ -199,6 +203,7 @@ mod tests {
     fn stats_carry_the_instance_status_in_the_status_endpoint() {
         let status = InstanceStatus {
             instance: "abc".into(),
+            subject_prefix: "crm".to_owned(),
             role: "serve".into(),
             version: "0.1.0".into(),
             started: "2026-12-02T00:00:00Z".into(),
