@@ -2,9 +2,8 @@
 //! initech, passwords in the server's environment as in production: nats-server accepts the
 //! file; a tenant's request reaches its own tenant's responder under the tenant subject and the
 //! reply comes back; another tenant's never does; the permissions of auth.conf still hold, and
-//! nothing crosses a tenant. Refusals are read the way crates/crm-cli/tests/permissions.rs
-//! reads them: after each attempt a publish nobody may make, then the server's errors up to its
-//! refusal (the server answers a connection's messages in order).
+//! nothing crosses a tenant. Refusals are read with crm-testkit's `WatchedClient`: after
+//! each attempt a publish nobody may make, then the server's errors up to its refusal.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,14 +13,11 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
 use crm_accounts::{Accounts, AuthConf, RenderOptions};
-use crm_testkit::{nats_server_binary, NatsServer, NatsServerOptions};
+use crm_testkit::{nats_server_binary, NatsServer, NatsServerOptions, Op, WatchedClient};
 use crm_wire::Tenant;
 use futures::StreamExt;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// A subject nobody may publish to: its refusal closes each probe.
-const MARKER: &str = "permissions-probe.marker";
 /// Guards against a hang only (the awaited thing always comes): never a measured wait.
 const HANG_GUARD: Duration = Duration::from_secs(30);
 /// How long a request nobody may answer is given before it counts as unanswered.
@@ -140,105 +136,33 @@ fn no_other_account_may_import_a_tenants_services() {
     assert!(said.contains("not authorized"), "{said}");
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Op {
-    Pub,
-    Sub,
-}
-
 /// A client connected as one user, with its own inbox prefix, and the server's errors on its
 /// connection in order.
-struct Client {
-    user: String,
-    client: async_nats::Client,
-    errors: mpsc::UnboundedReceiver<String>,
+struct Client(WatchedClient);
+
+impl std::ops::Deref for Client {
+    type Target = WatchedClient;
+
+    fn deref(&self) -> &WatchedClient {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut WatchedClient {
+        &mut self.0
+    }
 }
 
 impl Client {
     async fn connect(nats: &NatsServer, rendered: &Rendered, user: &str) -> Client {
-        let (tx, errors) = mpsc::unbounded_channel();
         let options = async_nats::ConnectOptions::with_user_and_password(
             user.to_owned(),
             rendered.password(user).to_owned(),
         )
         .custom_inbox_prefix(format!("_INBOX_{user}"))
-        .request_timeout(Some(HANG_GUARD))
-        .event_callback(move |event| {
-            let tx = tx.clone();
-            async move {
-                if let async_nats::Event::ServerError(error) = event {
-                    let _ = tx.send(error.to_string());
-                }
-            }
-        });
-        let client = nats
-            .connect_with(options)
-            .await
-            .unwrap_or_else(|e| panic!("{user} cannot connect: {e}"));
-        Client {
-            user: user.to_owned(),
-            client,
-            errors,
-        }
-    }
-
-    /// The errors the server sent since the last call, up to the marker's own refusal.
-    async fn errors(&mut self) -> Vec<String> {
-        self.client.publish(MARKER, "".into()).await.unwrap();
-        self.client.flush().await.unwrap();
-        let marker = format!("\"{MARKER}\"");
-        let mut errors = Vec::new();
-        loop {
-            let error = tokio::time::timeout(HANG_GUARD, self.errors.recv())
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| panic!("{}: the marker was never refused", self.user));
-            if error.contains(&marker) {
-                return errors;
-            }
-            errors.push(error);
-        }
-    }
-
-    async fn probe(&mut self, op: Op, subject: &str) -> Vec<String> {
-        match op {
-            Op::Pub => {
-                self.client
-                    .publish(subject.to_owned(), "".into())
-                    .await
-                    .unwrap();
-                self.errors().await
-            }
-            Op::Sub => {
-                let subscription = self.client.subscribe(subject.to_owned()).await.unwrap();
-                let errors = self.errors().await;
-                drop(subscription);
-                errors
-            }
-        }
-    }
-
-    async fn assert_refused(&mut self, op: Op, subject: &str) {
-        let errors = self.probe(op, subject).await;
-        let what = match op {
-            Op::Pub => "Permissions Violation for Publish to",
-            Op::Sub => "Permissions Violation for Subscription to",
-        };
-        assert!(
-            matches!(errors.as_slice(), [one] if one.contains(what) && one.contains(&format!("\"{subject}\""))),
-            "{}: {op:?} {subject} should be refused, got {errors:?}",
-            self.user
-        );
-    }
-
-    async fn assert_allowed(&mut self, op: Op, subject: &str) {
-        let errors = self.probe(op, subject).await;
-        assert!(
-            errors.is_empty(),
-            "{}: {op:?} {subject} should be allowed, got {errors:?}",
-            self.user
-        );
+        .request_timeout(Some(HANG_GUARD));
+        Client(WatchedClient::connect(user, options, nats.url()).await)
     }
 
     async fn request(&self, subject: &str) -> String {

@@ -6,12 +6,11 @@ use std::process::Command as Process;
 use std::time::Duration;
 
 use crm_testkit::{ChildProcess, NatsServer, TempDataDir};
-use futures::StreamExt;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 mod support;
-use support::send_until_answered;
+use support::{gather, send_until_answered};
 
 fn crm(args: &[&str]) -> Process {
     let mut command = Process::new(env!("CARGO_BIN_EXE_crm"));
@@ -36,22 +35,6 @@ fn start(args: &[&str], ready: &str) -> (ChildProcess, String) {
         .map(|(_, id)| id.trim().to_owned())
         .expect("the ready line names the instance");
     (child, id)
-}
-
-/// Every reply to one request on `subject` within `wait`.
-async fn gather(client: &async_nats::Client, subject: &str, wait: Duration) -> Vec<Value> {
-    let inbox = client.new_inbox();
-    let mut replies = client.subscribe(inbox.clone()).await.unwrap();
-    client
-        .publish_with_reply(subject.to_owned(), inbox, "".into())
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut out = Vec::new();
-    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, replies.next()).await {
-        out.push(serde_json::from_slice(&message.payload).unwrap());
-    }
-    out
 }
 
 async fn request(client: &async_nats::Client, subject: &str) -> Value {

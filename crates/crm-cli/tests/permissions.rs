@@ -16,10 +16,12 @@ use std::process::Command as Process;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
-use crm_testkit::{nats_server_binary, ChildProcess, NatsServer, NatsServerOptions, TempDataDir};
+use crm_testkit::{
+    is_refusal, nats_server_binary, ChildProcess, NatsServer, NatsServerOptions, Op, TempDataDir,
+    WatchedClient,
+};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 mod support;
@@ -43,8 +45,6 @@ const USERS: [(&str, &str); 6] = [
     ("operator", "CRM_NATS_PASSWORD_OPERATOR"),
 ];
 
-/// A subject nobody may publish to: its refusal closes each probe (see [`Caller::errors`]).
-const MARKER: &str = "permissions-probe.marker";
 /// Guards against a hang only (the marker's refusal always comes): never a measured wait.
 const HANG_GUARD: Duration = Duration::from_secs(60);
 /// How long a refused request is given before it is taken as unanswered. Only shortens the
@@ -54,12 +54,6 @@ const REFUSED_REQUEST_WAIT: Duration = Duration::from_secs(1);
 const EACH_READ_MODEL: &str = "<name>";
 const DOC_BEGIN: &str = "<!-- rows: generated from crates/crm-cli/tests/permissions.rs (ROWS) -->";
 const DOC_END: &str = "<!-- end of rows -->";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
-    Pub,
-    Sub,
-}
 
 /// One row of the permission table: `user` may (or may not) publish to / subscribe to
 /// `subject`, and why.
@@ -316,10 +310,20 @@ impl Passwords {
 
 /// A client connected as one user, with its own inbox prefix, and the server's errors on its
 /// connection in order.
-struct Caller {
-    user: &'static str,
-    client: async_nats::Client,
-    errors: mpsc::UnboundedReceiver<String>,
+struct Caller(WatchedClient);
+
+impl std::ops::Deref for Caller {
+    type Target = WatchedClient;
+
+    fn deref(&self) -> &WatchedClient {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Caller {
+    fn deref_mut(&mut self) -> &mut WatchedClient {
+        &mut self.0
+    }
 }
 
 impl Caller {
@@ -333,82 +337,13 @@ impl Caller {
         user: &'static str,
         prefix: &str,
     ) -> Caller {
-        let (tx, errors) = mpsc::unbounded_channel();
         let options = async_nats::ConnectOptions::with_user_and_password(
             user.to_owned(),
             passwords.of(user).to_owned(),
         )
         .custom_inbox_prefix(prefix)
-        .request_timeout(None)
-        .event_callback(move |event| {
-            let tx = tx.clone();
-            async move {
-                if let async_nats::Event::ServerError(error) = event {
-                    let _ = tx.send(error.to_string());
-                }
-            }
-        });
-        let client = nats
-            .connect_with(options)
-            .await
-            .unwrap_or_else(|e| panic!("{user} cannot connect: {e}"));
-        Caller {
-            user,
-            client,
-            errors,
-        }
-    }
-
-    /// The errors the server sent about what this client sent since the last call: it
-    /// publishes to [`MARKER`], which nobody may, and returns the errors before the marker's
-    /// own. The server answers a connection's messages in order, so the list is complete.
-    async fn errors(&mut self) -> Vec<String> {
-        self.client
-            .publish(MARKER, "".into())
-            .await
-            .expect("publish the marker");
-        self.client.flush().await.expect("flush");
-        let marker = format!("\"{MARKER}\"");
-        let mut errors = Vec::new();
-        loop {
-            let error = tokio::time::timeout(HANG_GUARD, self.errors.recv())
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{}: the marker publish was never refused (errors so far: {errors:?})",
-                        self.user
-                    )
-                });
-            if error.contains(&marker) {
-                return errors;
-            }
-            errors.push(error);
-        }
-    }
-
-    /// Publishes to (or subscribes to) `subject` and returns the server's errors about it.
-    async fn probe(&mut self, op: Op, subject: &str) -> Vec<String> {
-        match op {
-            Pub => {
-                self.client
-                    .publish(subject.to_owned(), "".into())
-                    .await
-                    .expect("publish");
-                self.errors().await
-            }
-            Sub => {
-                let subscription = self
-                    .client
-                    .subscribe(subject.to_owned())
-                    .await
-                    .expect("subscribe");
-                let errors = self.errors().await;
-                drop(subscription);
-                errors
-            }
-        }
+        .request_timeout(None);
+        Caller(WatchedClient::connect(user, options, nats.url()).await)
     }
 
     /// Panics unless exactly one error came since the last check: the refusal of `op` on
@@ -456,15 +391,6 @@ impl Caller {
         );
         Caller::assert_refused(Pub, subject, &self.errors().await);
     }
-}
-
-/// Whether `errors` is exactly the server's refusal of `op` on `subject`.
-fn is_refusal(op: Op, subject: &str, errors: &[String]) -> bool {
-    let what = match op {
-        Pub => "Permissions Violation for Publish to",
-        Sub => "Permissions Violation for Subscription to",
-    };
-    matches!(errors, [one] if one.contains(what) && one.contains(&format!("\"{subject}\"")))
 }
 
 #[test]

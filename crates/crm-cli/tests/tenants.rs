@@ -11,20 +11,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crm_testkit::{ChildProcess, NatsCluster, NatsClusterOptions, TempDataDir};
-use futures::StreamExt;
+use crm_testkit::{ChildProcess, NatsCluster, NatsClusterOptions, Op, TempDataDir, WatchedClient};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 mod support;
-use support::send_until_answered;
+use support::{gather, send_until_answered};
 
 const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
 /// How long a bounded wait in these tests may take before it fails the test.
 const WAIT_MAX: Duration = Duration::from_secs(60);
-/// A subject nobody may publish to: its refusal marks the end of a probe's errors.
-const MARKER: &str = "tenants.test.marker";
 
 fn crm(args: &[&str]) -> Process {
     let mut command = Process::new(env!("CARGO_BIN_EXE_crm"));
@@ -111,6 +107,20 @@ impl Platform {
         start(command, "crm serve ready")
     }
 
+    /// [`Platform::serve`] for every tenant, each in a data directory of its own.
+    fn serve_every_tenant(&self, projections: &str) -> (Vec<TempDataDir>, Vec<ChildProcess>) {
+        let dirs: Vec<TempDataDir> = TENANTS
+            .iter()
+            .map(|_| TempDataDir::new().unwrap())
+            .collect();
+        let serves = TENANTS
+            .iter()
+            .zip(&dirs)
+            .map(|(tenant, dir)| self.serve(tenant, dir.path(), projections))
+            .collect();
+        (dirs, serves)
+    }
+
     /// `crm project <model> --tenant T --replica N` as T's projector user.
     fn project(&self, tenant: &str, model: &str, replica: u32, dir: &Path) -> ChildProcess {
         let user = format!("crm-projector-{tenant}");
@@ -144,27 +154,10 @@ impl Platform {
             "CRM_NATS_PASSWORD_{}",
             user.to_ascii_uppercase().replace('-', "_")
         );
-        let (tx, errors) = mpsc::unbounded_channel();
         let options = crm_testkit::test_connect_options()
             .user_and_password(user.to_owned(), password(&var))
-            .custom_inbox_prefix(format!("_INBOX_{user}"))
-            .event_callback(move |event| {
-                let tx = tx.clone();
-                async move {
-                    if let async_nats::Event::ServerError(error) = event {
-                        let _ = tx.send(error.to_string());
-                    }
-                }
-            });
-        let client = options
-            .connect(self.cluster.url_list())
-            .await
-            .unwrap_or_else(|e| panic!("{user} cannot connect: {e}"));
-        Caller {
-            user: user.to_owned(),
-            client,
-            errors,
-        }
+            .custom_inbox_prefix(format!("_INBOX_{user}"));
+        Caller(WatchedClient::connect(user, options, self.cluster.url_list()).await)
     }
 }
 
@@ -176,79 +169,39 @@ fn start(command: Process, ready: &str) -> ChildProcess {
     child
 }
 
-struct Caller {
-    user: String,
-    client: async_nats::Client,
-    errors: mpsc::UnboundedReceiver<String>,
-}
+/// A tenant's (or the platform's) user, with the server's refusals of what it sends.
+struct Caller(WatchedClient);
 
 impl Caller {
-    /// The server's errors about what this client sent since the last call (see
-    /// permissions.rs: the refusal of [`MARKER`] closes the list).
-    async fn errors(&mut self) -> Vec<String> {
-        self.client.publish(MARKER, "".into()).await.unwrap();
-        self.client.flush().await.unwrap();
-        let mut errors = Vec::new();
-        loop {
-            let error = tokio::time::timeout(WAIT_MAX, self.errors.recv())
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| panic!("{}: the marker was never refused", self.user));
-            if error.contains(MARKER) {
-                return errors;
-            }
-            errors.push(error);
-        }
+    fn user(&self) -> &str {
+        &self.0.user
     }
 
-    async fn assert_publish_refused(&mut self, subject: &str) {
-        self.client
-            .publish(subject.to_owned(), "{}".into())
-            .await
-            .unwrap();
-        let errors = self.errors().await;
-        assert!(
-            matches!(&errors[..], [one] if one.contains("Permissions Violation for Publish")
-                && one.contains(subject)),
-            "{}: publish to {subject} not refused: {errors:?}",
-            self.user
-        );
-    }
-
-    async fn assert_subscribe_refused(&mut self, subject: &str) {
-        let subscription = self.client.subscribe(subject.to_owned()).await.unwrap();
-        let errors = self.errors().await;
-        drop(subscription);
-        assert!(
-            matches!(&errors[..], [one] if one.contains("Permissions Violation for Subscription")
-                && one.contains(subject)),
-            "{}: subscription to {subject} not refused: {errors:?}",
-            self.user
-        );
+    fn client(&self) -> &async_nats::Client {
+        &self.0.client
     }
 
     async fn request(&self, subject: &str, body: Value) -> Value {
         let reply = tokio::time::timeout(
             WAIT_MAX,
-            self.client
+            self.client()
                 .request(subject.to_owned(), body.to_string().into()),
         )
         .await
-        .unwrap_or_else(|_| panic!("{}: {subject} not answered", self.user))
-        .unwrap_or_else(|e| panic!("{}: {subject} not answered: {e}", self.user));
+        .unwrap_or_else(|_| panic!("{}: {subject} not answered", self.user()))
+        .unwrap_or_else(|e| panic!("{}: {subject} not answered: {e}", self.user()));
         serde_json::from_slice(&reply.payload).unwrap()
     }
 
     async fn create_lead(&self, lead_id: Uuid) -> Value {
         let reply = send_until_answered(
-            &self.client,
+            self.client(),
             "lead.CreateLead",
             Uuid::now_v7(),
             &json!({"lead_id": lead_id, "name": "L", "source": "web"}),
         )
         .await;
-        assert_eq!(reply["status"], "accepted", "{}: {reply}", self.user);
+        assert_eq!(reply["status"], "accepted", "{}: {reply}", self.user());
         reply
     }
 
@@ -278,15 +231,7 @@ fn lead(tenant: usize, n: usize) -> Uuid {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_are_isolated_by_their_accounts_and_survive_each_others_crash() {
     let platform = Platform::start(2);
-    let dirs: Vec<TempDataDir> = TENANTS
-        .iter()
-        .map(|_| TempDataDir::new().unwrap())
-        .collect();
-    let mut serves: Vec<ChildProcess> = TENANTS
-        .iter()
-        .zip(&dirs)
-        .map(|(tenant, dir)| platform.serve(tenant, dir.path(), "customers,funnel"))
-        .collect();
+    let (dirs, mut serves) = platform.serve_every_tenant("customers,funnel");
     let (kpi_dir_1, kpi_dir_2) = (TempDataDir::new().unwrap(), TempDataDir::new().unwrap());
     let mut replica_1 = platform.project("acme", "kpis", 1, kpi_dir_1.path());
     let mut replica_2 = platform.project("acme", "kpis", 2, kpi_dir_2.path());
@@ -327,7 +272,7 @@ async fn tenants_are_isolated_by_their_accounts_and_survive_each_others_crash() 
         "crm.t.acme.cmd.lead.CreateLead",
         "crm.cmd.ticket.OpenTicket",
     ] {
-        acme_sales.assert_publish_refused(subject).await;
+        acme_sales.0.assert_refused(Op::Pub, subject).await;
     }
     for subject in [
         "_INBOX_globex-sales-app.>",
@@ -335,11 +280,12 @@ async fn tenants_are_isolated_by_their_accounts_and_survive_each_others_crash() 
         "crm.t.globex.>",
         "crm.cmd.>",
     ] {
-        acme_sales.assert_subscribe_refused(subject).await;
+        acme_sales.0.assert_refused(Op::Sub, subject).await;
     }
     let mut globex_support = platform.caller("globex-support-desk").await;
     globex_support
-        .assert_publish_refused("crm.cmd.lead.CreateLead")
+        .0
+        .assert_refused(Op::Pub, "crm.cmd.lead.CreateLead")
         .await;
 
     // Two read replicas of acme's KPIs converge and answer `min_position` consistently,
@@ -364,7 +310,7 @@ async fn tenants_are_isolated_by_their_accounts_and_survive_each_others_crash() 
     );
     let operator = platform.caller("operator").await;
     let mut served = BTreeMap::new();
-    for stats in gather(&operator.client, "$SRV.STATS.crm", Duration::from_secs(2)).await {
+    for stats in gather(operator.client(), "$SRV.STATS.crm", Duration::from_secs(2)).await {
         let kpi_requests = stats["endpoints"]
             .as_array()
             .unwrap()
@@ -434,7 +380,7 @@ async fn tenants_are_isolated_by_their_accounts_and_survive_each_others_crash() 
             let reply = caller
                 .request_command_once(lead(t, 200 + n))
                 .await
-                .unwrap_or_else(|e| panic!("{}: {e}", caller.user));
+                .unwrap_or_else(|e| panic!("{}: {e}", caller.user()));
             assert_eq!(reply["status"], "accepted", "{reply}");
         }
     }
@@ -455,7 +401,7 @@ impl Caller {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Crm-Command-Id", Uuid::now_v7().to_string().as_str());
         let body = json!({"lead_id": lead_id, "name": "L", "source": "web"});
-        let request = self.client.request_with_headers(
+        let request = self.client().request_with_headers(
             "crm.cmd.lead.CreateLead".to_owned(),
             headers,
             body.to_string().into(),
@@ -468,34 +414,10 @@ impl Caller {
     }
 }
 
-/// Every reply to one request on `subject` within `wait`.
-async fn gather(client: &async_nats::Client, subject: &str, wait: Duration) -> Vec<Value> {
-    let inbox = client.new_inbox();
-    let mut replies = client.subscribe(inbox.clone()).await.unwrap();
-    client
-        .publish_with_reply(subject.to_owned(), inbox, "".into())
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut out = Vec::new();
-    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, replies.next()).await {
-        out.push(serde_json::from_slice(&message.payload).unwrap());
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_a_nats_node_under_load_loses_and_duplicates_nothing() {
     let mut platform = Platform::start(1);
-    let dirs: Vec<TempDataDir> = TENANTS
-        .iter()
-        .map(|_| TempDataDir::new().unwrap())
-        .collect();
-    let mut serves: Vec<ChildProcess> = TENANTS
-        .iter()
-        .zip(&dirs)
-        .map(|(tenant, dir)| platform.serve(tenant, dir.path(), "customers,kpis"))
-        .collect();
+    let (dirs, mut serves) = platform.serve_every_tenant("customers,kpis");
 
     // Every tenant takes commands with retries (one fixed id per command) while a node dies.
     let leads_per_tenant = 150;
@@ -509,7 +431,8 @@ async fn losing_a_nats_node_under_load_loses_and_duplicates_nothing() {
             for n in 0..leads_per_tenant {
                 let id = Uuid::now_v7();
                 let body = json!({"lead_id": lead(t, n), "name": "L", "source": "web"});
-                let reply = send_until_answered(&caller.client, "lead.CreateLead", id, &body).await;
+                let reply =
+                    send_until_answered(caller.client(), "lead.CreateLead", id, &body).await;
                 assert_eq!(reply["status"], "accepted", "{reply}");
                 accepted.insert(id, reply["first_position"].as_u64().unwrap());
                 done.fetch_add(1, Ordering::SeqCst);
@@ -567,12 +490,12 @@ async fn losing_a_nats_node_under_load_loses_and_duplicates_nothing() {
 
         // The tenant's replicated stream converges to its log, every event once, in order.
         let crm_user = platform.caller(&format!("crm-{tenant}")).await;
-        let js = async_nats::jetstream::new(crm_user.client.clone());
+        let js = async_nats::jetstream::new(crm_user.client().clone());
         let stream_name = format!("CRM_EVENTS_{tenant}");
-        let mut stream = js.get_stream(&stream_name).await.unwrap();
+        let stream = retried("get the stream", || js.get_stream(&stream_name)).await;
         let deadline = tokio::time::Instant::now() + WAIT_MAX;
         loop {
-            let info = stream.info().await.unwrap();
+            let info = retried("stream info", || stream.get_info()).await;
             if info.state.messages == leads_per_tenant as u64 {
                 assert_eq!(info.config.num_replicas, 3, "{tenant}: three replicas");
                 break;
@@ -585,7 +508,7 @@ async fn losing_a_nats_node_under_load_loses_and_duplicates_nothing() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         for (sequence, event) in (1..).zip(&events) {
-            let message = stream.get_raw_message(sequence).await.unwrap();
+            let message = retried("get a message", || stream.get_raw_message(sequence)).await;
             let position = message.headers.get("Crm-Position").unwrap().as_str();
             assert_eq!(
                 position,
@@ -650,8 +573,11 @@ async fn an_existing_stream_is_moved_to_the_replicas_asked_for() {
         async move {
             let deadline = tokio::time::Instant::now() + WAIT_MAX;
             loop {
-                if let Ok(mut stream) = js.get_stream("CRM_EVENTS_acme").await {
-                    let info = stream.info().await.unwrap();
+                let info = match js.get_stream("CRM_EVENTS_acme").await {
+                    Ok(stream) => stream.get_info().await.ok(),
+                    Err(_) => None,
+                };
+                if let Some(info) = info {
                     let current = info
                         .cluster
                         .as_ref()
@@ -693,4 +619,25 @@ async fn an_existing_stream_is_moved_to_the_replicas_asked_for() {
     let mut second = serve("3");
     stream_state(3).await;
     second.terminate(Duration::from_secs(20)).unwrap();
+}
+
+/// `attempt` until it succeeds: a JetStream request may time out while a restarted node
+/// rejoins or a stream elects a leader. Fails the test after [`WAIT_MAX`].
+async fn retried<T, E, F, Fut>(what: &str, mut attempt: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT_MAX;
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: still failing after {WAIT_MAX:?}: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -9,6 +9,7 @@
 //! # Ok(()) }
 //! ```
 //! Permissions tests pass config text: `NatsServer::start_with(NatsServerOptions::with_config("authorization { ... }"))`.
+//! Permission refusals arrive as connection errors: [`WatchedClient`] collects them per probe.
 //! Failover tests start a [`NatsCluster`] of three nodes, then `kill(i)`, `restart(i)` and `connect(i)` per node.
 //! System tests run binaries with [`ChildProcess::spawn`], then `wait_for_line`, `kill_9` or `terminate`.
 //! Fixtures own temp dirs and kill their processes on drop. Start, stop and restart block the calling thread:
@@ -22,6 +23,7 @@ mod nats_process;
 mod nats_server;
 mod port;
 mod process;
+mod refusals;
 
 pub use child_process::ChildProcess;
 pub use data_dir::TempDataDir;
@@ -32,3 +34,4 @@ pub use nats_server::{
     NATS_SERVER_BIN_ENV,
 };
 pub use port::{free_loopback_port, try_free_loopback_port};
+pub use refusals::{is_refusal, Op, WatchedClient, REFUSAL_MARKER};

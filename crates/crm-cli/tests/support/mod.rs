@@ -7,6 +7,7 @@ use std::process::Command as Process;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
+use futures::StreamExt;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -108,4 +109,22 @@ pub fn rebuild_hash(data_dir: &Path, name: &str) -> String {
         .unwrap()
         .trim()
         .to_owned()
+}
+
+/// Every reply to one request on `subject` within `wait`.
+// Each test crate includes this module; only some gather replies.
+#[allow(dead_code)]
+pub async fn gather(client: &async_nats::Client, subject: &str, wait: Duration) -> Vec<Value> {
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await.unwrap();
+    client
+        .publish_with_reply(subject.to_owned(), inbox, "".into())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut out = Vec::new();
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, replies.next()).await {
+        out.push(serde_json::from_slice(&message.payload).unwrap());
+    }
+    out
 }
