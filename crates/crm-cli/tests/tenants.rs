@@ -641,3 +641,29 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[test]
+fn three_replicas_on_a_single_server_stop_serve_with_the_reason() {
+    let nats = crm_testkit::NatsServer::start().unwrap();
+    let dir = TempDataDir::new().unwrap();
+    let mut command = crm(&[
+        "serve",
+        "--projections",
+        "",
+        "--events-replicas",
+        "3",
+        "--nats-url",
+        &nats.url(),
+    ]);
+    command.arg("--data-dir").arg(dir.path());
+    let mut serve = ChildProcess::spawn(command).unwrap();
+    let status = serve
+        .wait_for_exit(WAIT_MAX)
+        .unwrap_or_else(|e| panic!("crm serve kept running: {e}\n{}", serve.output_tail()));
+    assert!(!status.success());
+    let stderr = serve.stderr().unwrap();
+    assert!(
+        stderr.contains("3 replicas need a JetStream cluster of at least 3 servers"),
+        "{stderr}"
+    );
+}

@@ -61,6 +61,33 @@ impl Default for TailerConfig {
     }
 }
 
+/// Why the event stream could not be set up: worth retrying, or never going to work.
+#[derive(Debug)]
+enum StreamSetup {
+    NotYet(String),
+    Refused(String),
+}
+
+impl StreamSetup {
+    /// A server that is not clustered refuses more than one replica for good (on create or
+    /// update); anything else
+    /// (a node down, no JetStream leader yet, a timeout) may pass.
+    fn of_create(error: &jetstream::context::CreateStreamError, replicas: usize) -> StreamSetup {
+        use jetstream::context::CreateStreamErrorKind;
+        match error.kind() {
+            CreateStreamErrorKind::JetStream(e)
+                if e.error_code() == jetstream::ErrorCode::STREAM_REPLICAS_NOT_SUPPORTED =>
+            {
+                StreamSetup::Refused(format!(
+                    "{error}: {replicas} replicas need a JetStream cluster of at least \
+                     {replicas} servers (--events-replicas)"
+                ))
+            }
+            _ => StreamSetup::NotYet(error.to_string()),
+        }
+    }
+}
+
 /// What the tailer has done so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TailerStatus {
@@ -183,7 +210,13 @@ impl Tailer {
         loop {
             match self.stream_as_configured(&config).await {
                 Ok(stream) => return Ok(stream),
-                Err(e) => {
+                Err(StreamSetup::Refused(reason)) => {
+                    return Err(ServiceError::JetStream {
+                        operation: "create the event stream",
+                        reason,
+                    })
+                }
+                Err(StreamSetup::NotYet(e)) => {
                     warn!(error = %e, "JetStream stream not available yet; retrying");
                     tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)).await;
                 }
@@ -197,18 +230,14 @@ impl Tailer {
     async fn stream_as_configured(
         &self,
         config: &jetstream::stream::Config,
-    ) -> Result<jetstream::stream::Stream, String> {
+    ) -> Result<jetstream::stream::Stream, StreamSetup> {
+        let not_yet = |e: &dyn std::fmt::Display| StreamSetup::NotYet(e.to_string());
         let mut stream = self
             .js
             .get_or_create_stream(config.clone())
             .await
-            .map_err(|e| e.to_string())?;
-        let current = stream
-            .info()
-            .await
-            .map_err(|e| e.to_string())?
-            .config
-            .clone();
+            .map_err(|e| StreamSetup::of_create(&e, config.num_replicas))?;
+        let current = stream.info().await.map_err(|e| not_yet(&e))?.config.clone();
         if current.num_replicas != config.num_replicas {
             info!(
                 stream = %config.name,
@@ -222,12 +251,12 @@ impl Tailer {
                     ..current
                 })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| StreamSetup::of_create(&e, config.num_replicas))?;
             stream = self
                 .js
                 .get_stream(&config.name)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| not_yet(&e))?;
         }
         Ok(stream)
     }
