@@ -28,6 +28,10 @@ pub struct StatusArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Only the instances serving this subject prefix: `--tenant T` for one tenant of a
+    /// platform (`crm.t.T`), `--subject-prefix P` for another installation.
+    #[command(flatten)]
+    scope: crate::scope::ScopeArgs,
 }
 
 #[derive(Args)]
@@ -52,6 +56,10 @@ async fn gather(args: &StatusArgs) -> anyhow::Result<Vec<Seen>> {
         anyhow::bail!("needs --nats-url (or CRM_NATS_URL, or NATS_URL): the NATS server of crm");
     };
     let client = args.nats.connect_once(&url, "crm status").await?;
+    // Without --tenant or --subject-prefix: every instance that answers, whatever it serves.
+    let wanted_subjects = (args.scope.tenant.is_some() || args.scope.subject_prefix.is_some())
+        .then(|| args.scope.subjects());
+    let wanted_prefix = wanted_subjects.as_ref().map(|s| s.prefix());
     let subject = match &args.instance {
         Some(id) => Verb::Stats.subjects(SERVICE_NAME, id)[2].clone(),
         None => Verb::Stats.subjects(SERVICE_NAME, "")[1].clone(),
@@ -72,7 +80,10 @@ async fn gather(args: &StatusArgs) -> anyhow::Result<Vec<Seen>> {
         let Ok(stats) = serde_json::from_slice::<StatsResponse>(&message.payload) else {
             continue; // another service of the same name, or a damaged reply
         };
-        if let Some(status) = stats.instance_status() {
+        if let Some(status) = stats
+            .instance_status()
+            .filter(|status| wanted_prefix.is_none_or(|p| p == status.subject_prefix))
+        {
             seen.push(Seen {
                 status,
                 endpoints: stats.endpoints,

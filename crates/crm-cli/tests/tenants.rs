@@ -362,6 +362,24 @@ async fn tenants_are_isolated_by_their_accounts_and_survive_each_others_crash() 
     .map(|(p, r)| (p.to_string(), r.to_string()))
     .collect();
     assert_eq!(prefixes, expected, "{status}");
+    let operator_url = platform.urls_as("operator", "CRM_NATS_PASSWORD_OPERATOR");
+    let as_operator = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend([
+            "--nats-url",
+            &operator_url,
+            "--nats-inbox-prefix",
+            "_INBOX_operator",
+        ]);
+        crm(&all).output().unwrap()
+    };
+    let acme_only = as_operator(&["status", "--json", "--tenant", "acme"]);
+    let acme_only: Value = serde_json::from_slice(&acme_only.stdout).unwrap();
+    assert_eq!(
+        acme_only["instances"].as_array().unwrap().len(),
+        3,
+        "{acme_only}"
+    );
 
     // One replica gone: the other answers alone.
     replica_1.kill_9().unwrap();
@@ -384,6 +402,13 @@ async fn tenants_are_isolated_by_their_accounts_and_survive_each_others_crash() 
             assert_eq!(reply["status"], "accepted", "{reply}");
         }
     }
+    // Health is per tenant: acme has lost its log; globex is healthy.
+    let globex_health = as_operator(&["health", "--tenant", "globex"]);
+    assert!(
+        globex_health.status.success(),
+        "{}",
+        String::from_utf8_lossy(&globex_health.stdout)
+    );
     // ... and acme's callers get no answer at all until it is back, then their retries land.
     assert!(sales[0].request_command_once(lead(0, 300)).await.is_err());
     serves[0] = platform.serve("acme", dirs[0].path(), "customers,funnel");
