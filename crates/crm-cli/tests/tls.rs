@@ -383,7 +383,7 @@ async fn serve_status_and_health_work_over_tls_with_a_client_certificate() {
         command
     });
     assert_eq!(code, Some(0), "crm status failed:\n{stdout}{stderr}");
-    assert!(stdout.contains("(serve, version"), "{stdout}");
+    assert!(stdout.contains("(serve, crm, version"), "{stdout}");
 
     let (code, stdout, stderr) = run({
         let mut command = crm(&["health"]);
