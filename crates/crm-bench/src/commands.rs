@@ -19,6 +19,7 @@ use crm_service::{
 use crm_testkit::NatsServer;
 
 use crate::cpu::CpuSnapshot;
+use crate::latency::{figures, Figures};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -41,12 +42,6 @@ pub struct Args {
 
 /// Fewest commands the CPU floor is measured over (CPU time comes in 10 ms ticks).
 const FLOOR_REQUESTS_MIN: usize = 100_000;
-
-pub(crate) struct Figures {
-    pub(crate) per_second: f64,
-    pub(crate) p50_us: u64,
-    pub(crate) p99_us: u64,
-}
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::block_on(run_async(args))?
@@ -228,7 +223,10 @@ async fn handler_alone(log: &EventLog, in_flight: usize, total: usize) -> anyhow
 #[derive(Clone, Copy)]
 pub(crate) enum Target {
     Echo,
+    /// A `CreateLead` then three `ScoreLead` of that lead, per worker.
     Commands,
+    /// A `CreateLead` of a new lead every time.
+    CreateLeads,
 }
 
 async fn echo_responder(client: Client) -> anyhow::Result<()> {
@@ -242,14 +240,15 @@ async fn echo_responder(client: Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One request: a new lead every fourth request of a worker, a score of its latest lead otherwise.
+/// One request: a new lead every fourth request of a worker (every request for
+/// [`Target::CreateLeads`]), a score of its latest lead otherwise.
 async fn one_request(
     client: &Client,
     target: Target,
     latest_lead: &mut Uuid,
     i: usize,
 ) -> anyhow::Result<()> {
-    let (subject, body) = if i.is_multiple_of(4) {
+    let (subject, body) = if i.is_multiple_of(4) || matches!(target, Target::CreateLeads) {
         *latest_lead = Uuid::now_v7();
         (
             "crm.cmd.lead.CreateLead",
@@ -266,7 +265,7 @@ async fn one_request(
     headers.insert("Crm-Command-Id", Uuid::now_v7().to_string().as_str());
     let subject = match target {
         Target::Echo => "bench.echo",
-        Target::Commands => subject,
+        Target::Commands | Target::CreateLeads => subject,
     };
     let reply = client
         .request_with_headers(subject, headers, body.into())
@@ -285,8 +284,21 @@ pub(crate) async fn closed_loop(
     in_flight: usize,
     total: usize,
 ) -> anyhow::Result<Figures> {
-    let issued = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let latencies = closed_loop_latencies(client, target, in_flight, total).await?;
+    Ok(figures(latencies, started.elapsed()))
+}
+
+/// `total` requests from `in_flight` workers on one client, each sending its next request when
+/// its last one is answered: every request's latency in microseconds. Any reply but
+/// `accepted` fails the run.
+pub(crate) async fn closed_loop_latencies(
+    client: &Client,
+    target: Target,
+    in_flight: usize,
+    total: usize,
+) -> anyhow::Result<Vec<u64>> {
+    let issued = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..in_flight {
         let client = client.clone();
@@ -308,8 +320,7 @@ pub(crate) async fn closed_loop(
     for worker in workers {
         latencies.extend(worker.await??);
     }
-    let elapsed = started.elapsed();
-    Ok(figures(latencies, elapsed))
+    Ok(latencies)
 }
 
 async fn fixed_rate(client: &Client, per_second: u64, seconds: u64) -> anyhow::Result<Figures> {
@@ -349,21 +360,6 @@ async fn fixed_rate(client: &Client, per_second: u64, seconds: u64) -> anyhow::R
         latencies.push(task.await??);
     }
     Ok(figures(latencies, started.elapsed()))
-}
-
-fn figures(mut latencies: Vec<u64>, elapsed: Duration) -> Figures {
-    latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or(0)
-    };
-    Figures {
-        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50_us: at(0.50),
-        p99_us: at(0.99),
-    }
 }
 
 /// What a command costs at the least, measured in this run on this machine: the echo's

@@ -63,6 +63,74 @@ pub fn process_cpu_us(pid: u32) -> Option<u64> {
     read_stat(format!("/proc/{pid}/stat").as_ref()).map(|(_, micros)| micros)
 }
 
+/// CPU time of groups of processes, and of the whole machine, at one moment: what each group
+/// spent on a measurement's work, and what every other process took meanwhile (a busy machine
+/// shows there, not only in slower figures).
+#[derive(Debug, Clone)]
+pub struct ProcessCpu {
+    /// User + system microseconds of each group, all its processes together.
+    groups: Vec<u64>,
+    /// User + nice + system microseconds of all cores (interrupts left out: they belong to
+    /// no process).
+    machine: u64,
+    at: std::time::Instant,
+}
+
+impl ProcessCpu {
+    /// Reads each group of processes (by pid) and the machine; fails if a process is gone.
+    pub fn take(groups: &[&[u32]]) -> anyhow::Result<ProcessCpu> {
+        use anyhow::Context as _;
+        let groups = groups
+            .iter()
+            .map(|pids| {
+                pids.iter()
+                    .map(|&pid| {
+                        process_cpu_us(pid).with_context(|| format!("reading /proc/{pid}/stat"))
+                    })
+                    .sum::<anyhow::Result<u64>>()
+            })
+            .collect::<anyhow::Result<Vec<u64>>>()?;
+        Ok(ProcessCpu {
+            groups,
+            machine: machine_busy_us().context("reading /proc/stat")?,
+            at: std::time::Instant::now(),
+        })
+    }
+
+    /// CPU microseconds per unit of work of each group between `self` (earlier) and `later`.
+    pub fn per_unit(&self, later: &ProcessCpu, units: usize) -> Vec<f64> {
+        self.groups
+            .iter()
+            .zip(&later.groups)
+            .map(|(before, after)| after.saturating_sub(*before) as f64 / units.max(1) as f64)
+            .collect()
+    }
+
+    /// Cores the machine spent between `self` and `later` on anything but the groups.
+    pub fn others_cores(&self, later: &ProcessCpu) -> f64 {
+        let ours: u64 = self
+            .groups
+            .iter()
+            .zip(&later.groups)
+            .map(|(before, after)| after.saturating_sub(*before))
+            .sum();
+        let machine = later.machine.saturating_sub(self.machine);
+        let elapsed_us = later.at.duration_since(self.at).as_micros().max(1) as f64;
+        machine.saturating_sub(ours) as f64 / elapsed_us
+    }
+}
+
+/// User + nice + system CPU microseconds of all cores so far, from the `cpu` line of
+/// `/proc/stat`.
+fn machine_busy_us() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().find(|line| line.starts_with("cpu "))?;
+    let mut fields = line.split_whitespace().skip(1);
+    let mut next = || fields.next()?.parse::<u64>().ok();
+    let (user, nice, system) = (next()?, next()?, next()?);
+    Some((user + nice + system) * 1_000_000 / CLOCK_TICKS_PER_SECOND)
+}
+
 /// The sum of a row of [`CpuSnapshot::per_unit`].
 pub fn total(groups: &[(&'static str, f64)]) -> f64 {
     groups.iter().map(|(_, us)| us).sum()

@@ -8,9 +8,11 @@ mod cpu;
 mod eventlog;
 mod export;
 mod fill;
+mod latency;
 mod metrics_cost;
 mod projections;
 mod start;
+mod tenants;
 
 use clap::{Parser, Subcommand};
 
@@ -44,6 +46,9 @@ enum Command {
     MetricsCost(metrics_cost::Args),
     /// `crm serve` on a filled data directory: time to `ready`, memory until caught up.
     Start(start::Args),
+    /// Aggregate commands/s of 1, 2, 4 tenants (one `crm serve` each) against one; R3 events
+    /// against R1 at a fixed rate: reply latency and visibility.
+    Tenants(tenants::Args),
 }
 
 /// The runtime every benchmark uses: two workers, like the machine's two cores.
@@ -87,5 +92,6 @@ fn main() -> anyhow::Result<()> {
         Command::Fill(args) => fill::run(args),
         Command::MetricsCost(args) => metrics_cost::run(args),
         Command::Start(args) => start::run(args),
+        Command::Tenants(args) => tenants::run(args),
     }
 }

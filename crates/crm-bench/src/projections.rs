@@ -377,16 +377,15 @@ async fn visibility(args: &Args) -> anyhow::Result<()> {
     for task in tasks {
         latencies.push(task.await??);
     }
-    latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies[((latencies.len() as f64 * q).ceil() as usize)
-            .saturating_sub(1)
-            .min(latencies.len() - 1)]
-    };
+    let latencies = crate::latency::Latencies::new(latencies);
     println!();
     println!(
         "visibility: {} RegisterCustomer commands at {}/s; command sent -> customer view answers at its position: p50 {} us, p99 {} us, max {} us",
-        total, args.rate_per_second, at(0.5), at(0.99), latencies[latencies.len() - 1]
+        total,
+        args.rate_per_second,
+        latencies.at(0.5),
+        latencies.at(0.99),
+        latencies.max()
     );
     let _ = stop.send(true);
     Ok(())
